@@ -1,0 +1,1 @@
+"""The chrono client: a library and the ``chrono`` command."""

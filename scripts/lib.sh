@@ -1,0 +1,35 @@
+# Shared by the scripts in this folder: sets up the virtualenv and node tools
+# from the repo's own files, once, and again only when those files change.
+# Usage: source scripts/lib.sh; ensure_venv; ensure_buf
+
+VENV=${CHRONO_VENV:-.venv}
+PY="$VENV/bin/python"
+
+ensure_venv() {
+  local stamp="$VENV/.chrono-installed"
+  local want
+  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ ! -x "$PY" ]; then
+    echo "creating virtualenv $VENV" >&2
+    python3 -m venv "$VENV"
+  fi
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing chrono and its dev tools into $VENV" >&2
+    "$PY" -m pip install --quiet --upgrade pip
+    "$PY" -m pip install --quiet --editable ".[dev]"
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$PWD/$VENV/bin:$PATH"
+}
+
+ensure_buf() {
+  local stamp="node_modules/.chrono-installed"
+  local want
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -x node_modules/.bin/buf ]; then
+    echo "installing buf from package-lock.json" >&2
+    npm ci --silent --no-audit --no-fund
+    echo "$want" > "$stamp"
+  fi
+  BUF="$PWD/node_modules/.bin/buf"
+}

@@ -1,0 +1,41 @@
+"""Fixtures shared by every test package: running servers, always stopped."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from date_service.server import SPEC as DATE_SPEC
+from tests.servers import ServerThread
+from time_service.server import SPEC as TIME_SPEC
+
+
+@pytest.fixture
+def time_server() -> Iterator[ServerThread]:
+    """A TimeService server on 127.0.0.1:0 with the system clock."""
+    server = ServerThread(TIME_SPEC)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def date_server() -> Iterator[ServerThread]:
+    """A DateService server on 127.0.0.1:0 with the system clock."""
+    server = ServerThread(DATE_SPEC)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def dead_target() -> str:
+    """An address on which nothing listens: a port the kernel just handed out and took back."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"127.0.0.1:{port}"

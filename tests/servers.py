@@ -1,0 +1,73 @@
+"""Real chrono servers for tests: bound to 127.0.0.1:0, each on its own event loop thread.
+
+A thread of its own lets synchronous clients and the CLI call the server from the test's
+thread without blocking its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import threading
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+from chrono_server.app import App, ServiceSpec, Shared, create_server
+from chrono_server.config import ServerSettings
+
+T = TypeVar("T")
+
+
+class ServerThread:
+    """A started server on a background event loop; stop it with :meth:`stop`."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServerSettings | None = None) -> None:
+        """Build and start the server; return once it serves."""
+        self.settings = settings or ServerSettings(host="127.0.0.1", port=0, grace=1.0)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._stopped = False
+
+        async def start() -> tuple[App, int]:
+            app, port = create_server(self.settings, spec)
+            await app.start()
+            return app, port
+
+        self.app, self.port = self.run(start())
+
+    @property
+    def target(self) -> str:
+        """The address clients dial."""
+        return f"127.0.0.1:{self.port}"
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
+        """Run ``coro`` on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the server's loop without waiting for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def stop(self, grace: float = 0) -> None:
+        """Shut the server down as SIGTERM would, then end its loop."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.run(self.app.shutdown(grace))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+def with_clock(
+    spec: ServiceSpec, servicer: Callable[..., object], clock: Callable[[], datetime]
+) -> ServiceSpec:
+    """``spec`` with its servicer reading ``clock`` instead of the system clock."""
+
+    def make(shared: Shared) -> object:
+        return servicer(shared, clock=clock)
+
+    return dataclasses.replace(spec, make_servicer=make)

@@ -1,0 +1,166 @@
+"""TimeService: what the time is, now or at every tick, in an IANA time zone."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import grpc
+from chrono.time.v1 import time_service_pb2 as pb
+from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
+
+from chrono_server.app import Shared
+from chrono_server.clock import utc_now
+from chrono_server.errors import InvalidArgumentError, shorten
+
+logger = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+MIN_INTERVAL = timedelta(milliseconds=100)
+MAX_INTERVAL = timedelta(hours=1)
+DEFAULT_INTERVAL = timedelta(seconds=1)
+MAX_PAGE_SIZE = 1000
+
+
+def fill_time(
+    message: pb.GetTimeResponse | pb.WatchTimeResponse, instant: datetime, zone: ZoneInfo
+) -> None:
+    """Write the fields GetTimeResponse and WatchTimeResponse share, for ``instant`` in ``zone``."""
+    local = instant.astimezone(zone)
+    offset = local.utcoffset() or timedelta(0)
+    dst = local.dst() or timedelta(0)
+    message.current_time.FromDatetime(instant)
+    message.time_zone = zone.key
+    message.formatted = f"{local:%Y-%m-%d %H:%M:%S}"
+    message.utc_offset.FromTimedelta(offset)
+    message.abbreviation = local.tzname() or ""
+    message.dst = bool(dst)
+    message.dst_offset.FromTimedelta(dst)
+
+
+def _interval(request: pb.WatchTimeRequest) -> float:
+    if not request.HasField("interval"):
+        return DEFAULT_INTERVAL.total_seconds()
+    interval = request.interval.ToTimedelta()
+    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        raise InvalidArgumentError(
+            "interval",
+            f"interval must be between 0.1s and 3600s, not {interval.total_seconds():g}s",
+            "INTERVAL_OUT_OF_RANGE",
+        )
+    return interval.total_seconds()
+
+
+def _page_offset(token: str, total: int) -> int:
+    if not token:
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii"))
+    except (ValueError, UnicodeError, binascii.Error):
+        offset = -1
+    if not 0 < offset < total:
+        raise InvalidArgumentError(
+            "page_token",
+            f"page_token {shorten(token)} was not issued by this server; pass the "
+            "next_page_token of a previous response, or empty for the first page",
+            "INVALID_PAGE_TOKEN",
+        )
+    return offset
+
+
+def _page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode("ascii")).decode("ascii")
+
+
+class TimeServicer(pb_grpc.TimeServiceServicer):
+    """Answers TimeService calls from the shared zone database and the system clock."""
+
+    def __init__(self, shared: Shared, clock: Callable[[], datetime] = utc_now) -> None:
+        """Serve from ``shared``; ``clock`` returns the current instant (tests pin it)."""
+        self._zones = shared.zones
+        self._draining = shared.draining
+        self._clock = clock
+        self.open_watches = 0
+
+    async def GetTime(self, request: pb.GetTimeRequest, context: Context) -> pb.GetTimeResponse:
+        """Return the current time in the requested zone."""
+        zone = self._zones.resolve(request.time_zone)
+        response = pb.GetTimeResponse()
+        fill_time(response, self._clock(), zone)
+        return response
+
+    async def WatchTime(
+        self, request: pb.WatchTimeRequest, context: Context
+    ) -> AsyncIterator[pb.WatchTimeResponse]:
+        """Stream the time now, then on every multiple of the interval since the epoch."""
+        zone = self._zones.resolve(request.time_zone)
+        interval = _interval(request)
+        if request.max_updates < 0:
+            raise InvalidArgumentError(
+                "max_updates",
+                f"max_updates must be zero (no limit) or more, not {request.max_updates}",
+                "MAX_UPDATES_NEGATIVE",
+            )
+        self.open_watches += 1
+        try:
+            sent = 0
+            while True:
+                response = pb.WatchTimeResponse()
+                fill_time(response, self._clock(), zone)
+                yield response
+                sent += 1
+                if sent == request.max_updates:
+                    return
+                if not await self._sleep_to_next_tick(interval):
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        "the server is shutting down; reconnect to continue the watch",
+                    )
+        finally:
+            self.open_watches -= 1
+
+    async def _sleep_to_next_tick(self, interval: float) -> bool:
+        """Sleep until the next multiple of ``interval`` on the wall clock; False if draining."""
+        tick = (math.floor(time.time() / interval) + 1) * interval
+        # asyncio timers may fire a hair early: wait again until the clock really
+        # reached the tick, or the update would show the previous second.
+        while (remaining := tick - time.time()) > 0:
+            if self._draining.is_set():
+                return False
+            try:
+                await asyncio.wait_for(self._draining.wait(), remaining)
+            except TimeoutError:
+                continue
+            return False
+        return not self._draining.is_set()
+
+    async def ListTimeZones(
+        self, request: pb.ListTimeZonesRequest, context: Context
+    ) -> pb.ListTimeZonesResponse:
+        """Return one page of the known zone names."""
+        if request.page_size < 0:
+            raise InvalidArgumentError(
+                "page_size",
+                f"page_size must be zero (the default, {MAX_PAGE_SIZE}) or more, "
+                f"not {request.page_size}",
+                "PAGE_SIZE_NEGATIVE",
+            )
+        names = self._zones.names
+        size = min(request.page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
+        start = _page_offset(request.page_token, len(names))
+        end = start + size
+        return pb.ListTimeZonesResponse(
+            time_zones=names[start:end],
+            next_page_token=_page_token(end) if end < len(names) else "",
+            tzdata_version=self._zones.version,
+            total_size=len(names),
+        )
