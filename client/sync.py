@@ -1,0 +1,138 @@
+"""Blocking clients of TimeService and DateService.
+
+Every method raises :class:`grpc.RpcError` when the call fails: ``error.code()`` is
+UNAVAILABLE when no server answers (after the retries), DEADLINE_EXCEEDED when the
+deadline passes, INVALID_ARGUMENT for a bad request such as an unknown time zone (with
+a ``google.rpc.BadRequest`` detail naming the field; ``grpc_status.rpc_status.from_call``
+reads it). Calling a closed client raises ValueError.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from datetime import timedelta
+from functools import cached_property
+from typing import Self
+
+import grpc
+from chrono.date.v1 import date_service_pb2 as date_pb
+from chrono.date.v1 import date_service_pb2_grpc as date_grpc
+from chrono.time.v1 import time_service_pb2 as time_pb
+from chrono.time.v1 import time_service_pb2_grpc as time_grpc
+
+from client import _common
+
+logger = logging.getLogger(__name__)
+
+
+class _Client(_common.ClientBase[grpc.Channel]):
+    """A blocking client: one channel, closed by :meth:`close` or leaving a ``with`` block."""
+
+    def _open_channel(self, target: str, options: _common.ChannelOptions) -> grpc.Channel:
+        return grpc.insecure_channel(target, options=options)
+
+    def close(self) -> None:
+        """Close the channel, cancelling calls still in progress."""
+        logger.debug("closing the channel to %s", self.target)
+        self._channel.close()
+
+    def __enter__(self) -> Self:
+        """Use the client in a ``with`` block, which closes it at the end."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the client."""
+        self.close()
+
+
+class TimeClient(_Client):
+    """A blocking client of chrono.time.v1.TimeService."""
+
+    service = _common.TIME_SERVICE
+
+    @cached_property
+    def _stub(self) -> time_grpc.TimeServiceStub:
+        return time_grpc.TimeServiceStub(self._channel)
+
+    def get_time(
+        self, time_zone: str = "", *, timeout: float | None = None
+    ) -> time_pb.GetTimeResponse:
+        """The current time in the IANA zone ``time_zone`` (empty: UTC).
+
+        ``timeout`` is the deadline in seconds; None means the client's default.
+        """
+        request = _common.get_time_request(time_zone)
+        return self._stub.GetTime(request, **self._policy.unary(timeout))
+
+    def watch_time(
+        self,
+        time_zone: str = "",
+        interval: timedelta | None = None,
+        max_updates: int = 0,
+        *,
+        timeout: float | None = None,
+    ) -> Generator[time_pb.WatchTimeResponse, None, None]:
+        """Updates of the time in ``time_zone``: one at once, then one every ``interval``.
+
+        ``interval`` of None is 1 s; the server accepts 100 ms to 1 h. The iterator ends
+        after ``max_updates`` updates, or never if it is 0. The call starts at once;
+        updates are read as the iterator is consumed. Closing the iterator (or dropping
+        it, or closing the client) cancels the call.
+
+        Deadline: with no ``timeout``, a bounded watch gets ``interval * max_updates``
+        plus the client's timeout, enough for every update to arrive; an unbounded one
+        gets no deadline at all, because any deadline would cut a healthy watch off at
+        that moment. Pass ``timeout`` to bound the whole watch yourself.
+        """
+        request = _common.watch_time_request(time_zone, interval, max_updates)
+        call = self._stub.WatchTime(request, **self._policy.watch(interval, max_updates, timeout))
+
+        def updates() -> Generator[time_pb.WatchTimeResponse, None, None]:
+            try:
+                yield from call
+            finally:
+                call.cancel()
+
+        return updates()
+
+    def list_time_zones(
+        self, page_size: int = 0, page_token: str = "", *, timeout: float | None = None
+    ) -> time_pb.ListTimeZonesResponse:
+        """One page of the zone names the server knows; ``page_size`` 0 means all (1000)."""
+        request = _common.list_time_zones_request(page_size, page_token)
+        return self._stub.ListTimeZones(request, **self._policy.unary(timeout))
+
+    def list_all_time_zones(
+        self, page_size: int = 0, *, timeout: float | None = None
+    ) -> time_pb.ListTimeZonesResponse:
+        """Every zone name, fetching page after page: one response with no next page token.
+
+        ``timeout`` applies to each page's call.
+        """
+        everything = time_pb.ListTimeZonesResponse()
+        more = True
+        while more:
+            page = self.list_time_zones(page_size, everything.next_page_token, timeout=timeout)
+            more = _common.add_page(everything, page)
+        return everything
+
+
+class DateClient(_Client):
+    """A blocking client of chrono.date.v1.DateService."""
+
+    service = _common.DATE_SERVICE
+
+    @cached_property
+    def _stub(self) -> date_grpc.DateServiceStub:
+        return date_grpc.DateServiceStub(self._channel)
+
+    def get_date(
+        self, time_zone: str = "", *, timeout: float | None = None
+    ) -> date_pb.GetDateResponse:
+        """The current date in the IANA zone ``time_zone`` (empty: UTC), with calendar facts.
+
+        ``timeout`` is the deadline in seconds; None means the client's default.
+        """
+        request = _common.get_date_request(time_zone)
+        return self._stub.GetDate(request, **self._policy.unary(timeout))

@@ -1,0 +1,62 @@
+"""What the clients compute before a call: deadlines and channel options."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from client import TimeClient
+from client._common import CallPolicy, channel_options
+
+
+def test_unary_calls_get_the_default_or_their_own_deadline() -> None:
+    """A unary call gets the client's timeout unless it passes one, and the wait_for_ready flag."""
+    policy = CallPolicy(timeout=5, wait_for_ready=True)
+    assert policy.unary(None) == {"timeout": 5, "wait_for_ready": True}
+    assert policy.unary(0.5) == {"timeout": 0.5, "wait_for_ready": True}
+
+
+def test_bounded_watch_deadline_covers_every_update() -> None:
+    """A bounded watch's deadline is interval * max_updates plus the client's timeout."""
+    policy = CallPolicy(timeout=5)
+    assert policy.watch(timedelta(seconds=2), 3, None)["timeout"] == 11
+    assert policy.watch(None, 3, None)["timeout"] == 8  # the server's default 1 s pace
+
+
+def test_unbounded_watch_has_no_deadline_unless_given() -> None:
+    """An unbounded watch gets no deadline, and any watch keeps a deadline the caller passes."""
+    policy = CallPolicy(timeout=5)
+    assert policy.watch(timedelta(seconds=1), 0, None)["timeout"] is None
+    assert policy.watch(timedelta(seconds=1), 0, 30)["timeout"] == 30
+    assert policy.watch(timedelta(seconds=1), 3, 30)["timeout"] == 30
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan")])
+def test_unusable_timeouts_are_refused(timeout: float) -> None:
+    """A deadline that is not a positive, finite number of seconds raises ValueError."""
+    with pytest.raises(ValueError, match="timeout"):
+        TimeClient("127.0.0.1:1", timeout=timeout)
+    with pytest.raises(ValueError, match="timeout"):
+        CallPolicy().unary(timeout)
+
+
+def test_channel_options_balance_and_retry() -> None:
+    """The service config asks for round_robin and bounded, backed-off retries on UNAVAILABLE."""
+    options = dict(channel_options("chrono.time.v1.TimeService"))
+    assert options["grpc.enable_retries"] == 1
+    config = json.loads(options["grpc.service_config"])
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    (method,) = config["methodConfig"]
+    assert method["name"] == [{"service": "chrono.time.v1.TimeService"}]
+    retry = method["retryPolicy"]
+    assert retry["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert 2 <= retry["maxAttempts"] <= 5
+    assert retry["backoffMultiplier"] > 1
+
+
+def test_extra_channel_options_win() -> None:
+    """Options the caller passes come before the client's own: gRPC uses the first of a name."""
+    options = channel_options("s", [("grpc.enable_retries", 0)])
+    assert options[0] == ("grpc.enable_retries", 0)
