@@ -119,6 +119,11 @@ async def serve(settings: ServerSettings, spec: ServiceSpec) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
     await stop.wait()
     await app.shutdown(settings.grace)
+    # grpc may still be winding down, each in a task of its own, calls that raced the
+    # shutdown; asyncio.run would cancel those tasks and grpc log each as an error.
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    if others:
+        await asyncio.wait(others, timeout=1)
 
 
 def run(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:

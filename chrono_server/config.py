@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -26,6 +27,12 @@ class ServerSettings:
         """The address to bind, with IPv6 hosts in brackets."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
+
+
+def _host(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("host must not be empty")
+    return text
 
 
 def _port(text: str) -> int:
@@ -72,33 +79,35 @@ def parse_settings(
     """
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog=prog, description=f"Run the {prog} gRPC server.")
-
-    def env_default(name: str, fallback: str) -> str:
-        return env.get(f"{env_prefix}_{name}", fallback)
+    # Flags left out stay None and fall back to the variable below, after parsing, so
+    # that a bad variable is reported under its own name and a flag overrides it.
+    fallbacks: dict[str, tuple[Callable[[str], Any], str]] = {
+        "host": (_host, "127.0.0.1"),
+        "port": (_port, str(default_port)),
+        "grace": (_grace, "5"),
+        "log_level": (_log_level, "INFO"),
+    }
 
     parser.add_argument(
         "--host",
-        default=env_default("HOST", "127.0.0.1"),
+        type=_host,
         help=f"address to listen on (env {env_prefix}_HOST; default 127.0.0.1)",
     )
     parser.add_argument(
         "--port",
         type=_port,
-        default=env_default("PORT", str(default_port)),
         help=f"port to listen on, 0 for any free one (env {env_prefix}_PORT; "
         f"default {default_port})",
     )
     parser.add_argument(
         "--grace",
         type=_grace,
-        default=env_default("GRACE", "5"),
         help=f"seconds to let in-flight calls finish on shutdown (env {env_prefix}_GRACE; "
         "default 5)",
     )
     parser.add_argument(
         "--log-level",
         type=_log_level,
-        default=env_default("LOG_LEVEL", "INFO"),
         help=f"one of {', '.join(_LOG_LEVELS)} (env {env_prefix}_LOG_LEVEL; default INFO)",
     )
     parser.add_argument(
@@ -107,8 +116,14 @@ def parse_settings(
         help="do not serve gRPC server reflection (default: served)",
     )
     args = parser.parse_args(argv)
-    if not args.host:
-        parser.error("--host must not be empty")
+    for dest, (convert, fallback) in fallbacks.items():
+        if getattr(args, dest) is not None:
+            continue
+        variable = f"{env_prefix}_{dest.upper()}"
+        try:
+            setattr(args, dest, convert(env.get(variable, fallback)))
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"environment variable {variable}: {error}")
     return ServerSettings(
         host=args.host,
         port=args.port,

@@ -50,11 +50,15 @@ def fill_time(
 def _interval(request: pb.WatchTimeRequest) -> float:
     if not request.HasField("interval"):
         return DEFAULT_INTERVAL.total_seconds()
-    interval = request.interval.ToTimedelta()
-    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+    seconds = request.interval.seconds + request.interval.nanos / 1e9
+    try:
+        interval = request.interval.ToTimedelta()
+    except OverflowError:  # a Duration far beyond timedelta's range: out of range too
+        interval = None
+    if interval is None or not MIN_INTERVAL <= interval <= MAX_INTERVAL:
         raise InvalidArgumentError(
             "interval",
-            f"interval must be between 0.1s and 3600s, not {interval.total_seconds():g}s",
+            f"interval must be between 0.1s and 3600s, not {seconds:g}s",
             "INTERVAL_OUT_OF_RANGE",
         )
     return interval.total_seconds()
