@@ -25,7 +25,8 @@ class ServerSettings:
     @property
     def address(self) -> str:
         """The address to bind, with IPv6 hosts in brackets."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        bare_ipv6 = ":" in self.host and not self.host.startswith("[")
+        host = f"[{self.host}]" if bare_ipv6 else self.host
         return f"{host}:{self.port}"
 
 

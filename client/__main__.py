@@ -43,13 +43,13 @@ from typing import TypeVar
 
 import grpc
 import tzlocal
-from chrono.date.v1 import date_service_pb2 as date_pb
-from chrono.time.v1 import time_service_pb2 as time_pb
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from chrono.date.v1 import date_service_pb2 as date_pb
+from chrono.time.v1 import time_service_pb2 as time_pb
 from client import DEFAULT_TIMEOUT, DateClient, TimeClient
 
 logger = logging.getLogger("chrono")

@@ -18,11 +18,11 @@ from functools import cached_property
 from typing import Self
 
 import grpc
+
 from chrono.date.v1 import date_service_pb2 as date_pb
 from chrono.date.v1 import date_service_pb2_grpc as date_grpc
 from chrono.time.v1 import time_service_pb2 as time_pb
 from chrono.time.v1 import time_service_pb2_grpc as time_grpc
-
 from client import _common
 
 logger = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from datetime import date, datetime
 from typing import Any
 
 import grpc
-from chrono.date.v1 import date_service_pb2 as pb
-from chrono.date.v1 import date_service_pb2_grpc as pb_grpc
 from google.type import date_pb2
 
+from chrono.date.v1 import date_service_pb2 as pb
+from chrono.date.v1 import date_service_pb2_grpc as pb_grpc
 from chrono_server.app import Shared
 from chrono_server.clock import utc_now
 

@@ -1,9 +1,9 @@
 """A first call to each service over a real channel."""
 
 import grpc
+
 from chrono.date.v1 import date_service_pb2, date_service_pb2_grpc
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
-
 from tests.servers import ServerThread
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import grpc
 import pytest
 import tzdata
-from chrono.date.v1 import date_service_pb2, date_service_pb2_grpc
-from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
 from grpc_health.v1 import health_pb2
 
+from chrono.date.v1 import date_service_pb2, date_service_pb2_grpc
+from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
 from tests.chrono_server.helpers import (
     ServiceProcess,
     health_status,

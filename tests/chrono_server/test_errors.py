@@ -9,9 +9,9 @@ from typing import Literal
 
 import grpc
 import pytest
+
 from chrono.date.v1 import date_service_pb2, date_service_pb2_grpc
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
-
 from chrono_server.app import Shared
 from tests.chrono_server.helpers import (
     assert_invalid_argument,

@@ -12,7 +12,6 @@ from datetime import datetime
 
 import grpc
 import pytest
-from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
 from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
@@ -20,6 +19,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
 from chrono_server.app import ServiceSpec, Shared
 from chrono_server.clock import utc_now
 from chrono_server.config import ServerSettings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from chrono.date.v1 import date_service_pb2_grpc
 
+from chrono.date.v1 import date_service_pb2_grpc
 from date_service.server import SPEC
 from date_service.servicer import DateServicer
 from tests.chrono_server.helpers import PinnedServer, pinned_server

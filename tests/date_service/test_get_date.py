@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from chrono.date.v1 import date_service_pb2 as pb
-from chrono.date.v1 import date_service_pb2_grpc as pb_grpc
 from google.type import dayofweek_pb2
 
+from chrono.date.v1 import date_service_pb2 as pb
+from chrono.date.v1 import date_service_pb2_grpc as pb_grpc
 from tests.chrono_server.helpers import PinnedServer, package_zone
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from chrono.time.v1 import time_service_pb2_grpc
 
+from chrono.time.v1 import time_service_pb2_grpc
 from chrono_server.app import Shared
 from tests.chrono_server.helpers import PinnedServer, pinned_server, running
 from tests.servers import ServerThread

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
-from chrono.time.v1 import time_service_pb2 as pb
-from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from google.protobuf import duration_pb2
 
+from chrono.time.v1 import time_service_pb2 as pb
+from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from tests.chrono_server.helpers import PinnedServer, package_zone, package_zone_names
 
 Response = pb.GetTimeResponse | pb.WatchTimeResponse

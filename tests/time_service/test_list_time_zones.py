@@ -7,9 +7,9 @@ import base64
 import grpc
 import pytest
 import tzdata
+
 from chrono.time.v1 import time_service_pb2 as pb
 from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
-
 from tests.chrono_server.helpers import assert_invalid_argument, package_zone_names, rich_error
 
 ALL_NAMES = sorted(package_zone_names())

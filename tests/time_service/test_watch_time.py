@@ -9,9 +9,9 @@ from itertools import pairwise
 
 import grpc
 import pytest
-from chrono.time.v1 import time_service_pb2 as pb
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from chrono.time.v1 import time_service_pb2 as pb
 from tests.chrono_server.helpers import assert_invalid_argument, rich_error
 from tests.time_service.conftest import LiveServer
 from time_service.servicer import TimeServicer

@@ -74,7 +74,11 @@ class GetTimeResponse(_message.Message):
     the time zone database, for example "CET", "EDT" or "+0545".
     """
     dst: _builtins.bool
-    """Whether daylight saving time is in effect in `time_zone` at `current_time`."""
+    """Whether daylight saving time is in effect in `time_zone` at `current_time`,
+    as the time zone database defines it. A few zones define their winter time
+    as a negative daylight saving offset from their summer "standard" time:
+    Europe/Dublin reports true in winter and false in summer.
+    """
     @_builtins.property
     def current_time(self) -> _timestamp_pb2.Timestamp:
         """The instant at which the server read its clock, with microsecond precision."""
@@ -89,7 +93,8 @@ class GetTimeResponse(_message.Message):
     @_builtins.property
     def dst_offset(self) -> _duration_pb2.Duration:
         """How far daylight saving time moves civil time from standard time at
-        `current_time`: zero when `dst` is false, usually 1h when it is true.
+        `current_time`: zero when `dst` is false, usually 1h when it is true
+        (30m for Australia/Lord_Howe, -1h for Europe/Dublin in winter).
         """
 
     def __init__(
