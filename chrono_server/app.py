@@ -95,14 +95,6 @@ def create_server(settings: ServerSettings, spec: ServiceSpec) -> tuple[App, int
 async def serve(settings: ServerSettings, spec: ServiceSpec) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
     app, port = create_server(settings, spec)
-    await app.start()
-    logger.info(
-        "%s listening on %s (tzdata %s, reflection %s)",
-        spec.prog,
-        ServerSettings(host=settings.host, port=port).address,
-        app.shared.zones.version,
-        "on" if settings.reflection else "off",
-    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     forced: list[asyncio.Task[None]] = []
@@ -115,8 +107,17 @@ async def serve(settings: ServerSettings, spec: ServiceSpec) -> None:
         logger.info("received %s; shutting down", signal.Signals(signum).name)
         stop.set()
 
+    # Installed before serving, so that a signal never finds the default handler.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    await app.start()
+    logger.info(
+        "%s listening on %s (tzdata %s, reflection %s)",
+        spec.prog,
+        ServerSettings(host=settings.host, port=port).address,
+        app.shared.zones.version,
+        "on" if settings.reflection else "off",
+    )
     await stop.wait()
     await app.shutdown(settings.grace)
     # grpc may still be winding down, each in a task of its own, calls that raced the
