@@ -1,22 +1,32 @@
-"""The server lifecycle both services share: build, serve, drain on SIGTERM/SIGINT, exit 0."""
+"""The server both services share: build, serve, drain on SIGTERM/SIGINT, exit 0."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-import sys
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from chrono_server import zones
-from chrono_server.config import ServerSettings, parse_settings
+from chrono_server.config import ServerSettings, join_host_port
 from chrono_server.handlers import add_servicer
+from chrono_server.limits import WatchLimit, server_options
+from chrono_server.main import ServiceEntry
+from chrono_server.metrics import Metrics, MetricsEndpoint
+from chrono_server.observe import Observer
+from chrono_server.tls import server_credentials
+
+if TYPE_CHECKING:
+    from chrono_server.observe import Handler
 
 logger = logging.getLogger(__name__)
 
@@ -28,37 +38,101 @@ class Shared:
     zones: zones.ZoneDatabase
     # Set when shutdown begins: long-lived streams watch it and end at once.
     draining: asyncio.Event
+    watches: WatchLimit
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """What a service package contributes: its name, contract and servicer."""
+    """What a service package contributes: how it starts, its contract and its servicer."""
 
-    prog: str
-    env_prefix: str
-    default_port: int
+    entry: ServiceEntry
     descriptor: ServiceDescriptor
     make_servicer: Callable[[Shared], object]
 
+    @property
+    def prog(self) -> str:
+        """The command name, used in logs."""
+        return self.entry.prog
+
+    @property
+    def env_prefix(self) -> str:
+        """The prefix of the service's environment variables."""
+        return self.entry.env_prefix
+
+    @property
+    def default_port(self) -> int:
+        """The port served when none is given."""
+        return self.entry.default_port
+
+
+class _ObservedGeneric(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers are observed; each wrapped once, then reused."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, wrap: Callable[[str, Handler], Handler]):
+        self._inner = inner
+        self._wrap = wrap
+        self._cache: dict[str, Handler] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        method: str = handler_call_details.method
+        cached = self._cache.get(method)
+        if cached is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:
+                return None
+            cached = self._cache[method] = self._wrap(method, handler)
+        return cached
+
+
+class _Registrar:
+    """Stands in for the server when services register: wraps each handler with ``observer``."""
+
+    def __init__(self, server: grpc.aio.Server, observer: Observer, own: str) -> None:
+        self._server = server
+        self._observer = observer
+        self._own = f"/{own}/"
+
+    def _wrap(self, method: str, handler: Handler) -> Handler:
+        return self._observer.wrap(method, handler, own=method.startswith(self._own))
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(
+            tuple(_ObservedGeneric(handler, self._wrap) for handler in handlers)
+        )
+
+    def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Handler]) -> None:
+        wrapped = {name: self._wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+        self._server.add_registered_method_handlers(service, wrapped)
+
 
 class App:
-    """A built server and the pieces its shutdown needs."""
+    """A built server and the pieces its start and shutdown need."""
 
     def __init__(
         self,
         server: grpc.aio.Server,
         health_servicer: health.aio.HealthServicer,
         shared: Shared,
+        observer: Observer,
         names: Sequence[str],
+        metrics: Metrics | None,
+        metrics_address: tuple[str, int] | None,
     ) -> None:
         """Hold a server that is bound but not yet started."""
         self.server = server
         self.health = health_servicer
         self.shared = shared
+        self.observer = observer
+        self.metrics = metrics
         self._names = names
+        self._metrics_address = metrics_address
+        self.metrics_endpoint: MetricsEndpoint | None = None
 
     async def start(self) -> None:
-        """Start serving and report SERVING for the server and each service."""
+        """Start serving (and answering scrapes); report SERVING for the server and each service."""
+        if self.metrics is not None and self._metrics_address is not None:
+            host, port = self._metrics_address
+            self.metrics_endpoint = MetricsEndpoint(host, port, self.metrics.registry)
         await self.server.start()
         for name in ("", *self._names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -69,32 +143,75 @@ class App:
         logger.info("health set to NOT_SERVING")
         self.shared.draining.set()
         logger.info("ending open streams; refusing new calls; draining for up to %.1f s", grace)
-        await self.server.stop(grace)
+        stopping = asyncio.ensure_future(self.server.stop(grace))
+        # One turn of the loop lets stop() close the door first, so that a client whose
+        # health Watch ends here cannot open another one.
+        await asyncio.sleep(0)
+        if streams := list(self.observer.foreign_streams):
+            logger.info("ending %d health or reflection streams", len(streams))
+            for task in streams:
+                task.cancel()
+        await stopping
         logger.info("server stopped")
+        if self.metrics_endpoint is not None:
+            self.metrics_endpoint.close()
 
 
-def create_server(settings: ServerSettings, spec: ServiceSpec) -> tuple[App, int]:
-    """Build the server for ``spec`` and bind it; return it with the port it got."""
-    # grpc turns SO_REUSEPORT on by default; off, a busy port fails to bind instead
-    # of silently sharing it with another process.
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    shared = Shared(zones=zones.load(), draining=asyncio.Event())
-    add_servicer(server, spec.descriptor, spec.make_servicer(shared))
+def worker_name() -> str:
+    """How this process names itself in trailing metadata: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create_server(
+    settings: ServerSettings, spec: ServiceSpec, *, serve_metrics: bool = True
+) -> tuple[App, int]:
+    """Build the server for ``spec`` and bind it; return it with the port it got.
+
+    With ``serve_metrics`` off (a worker process) metrics are recorded but a supervisor
+    answers the scrapes.
+    """
+    metrics = Metrics() if settings.metrics_port is not None else None
+    server = grpc.aio.server(options=server_options(settings))
+    observer = Observer(metrics, worker_name())
+    name = spec.descriptor.full_name
+    registrar: Any = _Registrar(server, observer, own=name)
+    watches = WatchLimit(settings.max_watches, metrics.open_watches if metrics else None)
+    shared = Shared(zones=zones.load(), draining=asyncio.Event(), watches=watches)
+    add_servicer(registrar, spec.descriptor, spec.make_servicer(shared))
 
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    names = [spec.descriptor.full_name]
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
     if settings.reflection:
-        reflection.enable_server_reflection(
-            (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        # enable_server_reflection would pick the sync servicer for a non-aio server.
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]
+            reflection.aio.ReflectionServicer((name, health.SERVICE_NAME, reflection.SERVICE_NAME)),
+            registrar,
         )
-    port = server.add_insecure_port(settings.address)
-    return App(server, health_servicer, shared, names), port
+    if settings.tls:
+        port = server.add_secure_port(settings.address, server_credentials(settings))
+    else:
+        port = server.add_insecure_port(settings.address)
+    metrics_address = None
+    if serve_metrics and settings.metrics_port is not None:
+        metrics_address = (settings.host, settings.metrics_port)
+    app = App(server, health_servicer, shared, observer, [name], metrics, metrics_address)
+    return app, port
 
 
-async def serve(settings: ServerSettings, spec: ServiceSpec) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-    app, port = create_server(settings, spec)
+async def serve(
+    settings: ServerSettings,
+    spec: ServiceSpec,
+    *,
+    worker: bool = False,
+    on_ready: Callable[[int, str], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully.
+
+    A ``worker`` answers SIGTERM only (its supervisor passes Ctrl-C on as SIGTERM) and
+    leaves scrapes to the supervisor; ``on_ready(port, tzdata_version)`` is called once
+    it serves.
+    """
+    app, port = create_server(settings, spec, serve_metrics=not worker)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     forced: list[asyncio.Task[None]] = []
@@ -108,16 +225,23 @@ async def serve(settings: ServerSettings, spec: ServiceSpec) -> None:
         stop.set()
 
     # Installed before serving, so that a signal never finds the default handler.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGTERM, on_signal, signal.SIGTERM)
+    if worker:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        loop.add_signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
     await app.start()
-    logger.info(
-        "%s listening on %s (tzdata %s, reflection %s)",
-        spec.prog,
-        ServerSettings(host=settings.host, port=port).address,
-        app.shared.zones.version,
-        "on" if settings.reflection else "off",
-    )
+    if on_ready is not None:
+        on_ready(port, app.shared.zones.version)
+    else:
+        logger.info(
+            "%s listening on %s (tzdata %s, reflection %s, tls %s)",
+            spec.prog,
+            join_host_port(settings.host, port),
+            app.shared.zones.version,
+            "on" if settings.reflection else "off",
+            ("mtls" if settings.tls_client_ca else "on") if settings.tls else "off",
+        )
     await stop.wait()
     await app.shutdown(settings.grace)
     # grpc may still be winding down, each in a task of its own, calls that raced the
@@ -127,14 +251,8 @@ async def serve(settings: ServerSettings, spec: ServiceSpec) -> None:
         await asyncio.wait(others, timeout=1)
 
 
-def run(spec: ServiceSpec, argv: Sequence[str] | None = None) -> int:
-    """The entry point of a service process: settings, logging, serve; the exit status."""
-    settings = parse_settings(spec.prog, spec.env_prefix, spec.default_port, argv)
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def run(spec: ServiceSpec, settings: ServerSettings) -> int:
+    """Serve ``spec`` in this process until a signal; the exit status."""
     try:
         asyncio.run(serve(settings, spec))
     except RuntimeError as error:

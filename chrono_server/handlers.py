@@ -2,7 +2,7 @@
 
 grpc.aio answers UNKNOWN and logs a traceback when a request body does not parse, or
 when a servicer raises. Here each method receives the raw bytes and parses them itself,
-so that a malformed body is INVALID_ARGUMENT, an InvalidArgumentError raised by a
+so that a malformed body is INVALID_ARGUMENT, a ChronoError raised by a
 servicer becomes its rich status, and anything else is INTERNAL (logged once, as the
 bug it is), never UNKNOWN.
 """
@@ -18,7 +18,7 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
-from chrono_server.errors import InvalidArgumentError
+from chrono_server.errors import ChronoError
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ async def _parse(
 
 
 async def _fail(method: str, error: Exception, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    if isinstance(error, InvalidArgumentError):
+    if isinstance(error, ChronoError):
         await context.abort_with_status(error.to_status())
     logger.error("%s failed", method, exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from chrono_server.app import run
-from date_service.server import SPEC
+from chrono_server.main import main as run
+from date_service import ENTRY
 
 
 def main() -> int:
     """Run the DateService server until SIGTERM or SIGINT."""
-    return run(SPEC)
+    return run(ENTRY)
 
 
 if __name__ == "__main__":

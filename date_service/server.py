@@ -1,4 +1,4 @@
-"""DateService's place in the shared server: its contract, default port and servicer.
+"""DateService's place in the shared server: its contract and servicer.
 
 ``chrono_server.app.create_server(settings, SPEC)`` builds a bound DateService server.
 """
@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from chrono.date.v1 import date_service_pb2
 from chrono_server.app import ServiceSpec
+from date_service import ENTRY
 from date_service.servicer import DateServicer
 
 SPEC = ServiceSpec(
-    prog="date-service",
-    env_prefix="DATE_SERVICE",
-    default_port=50052,
+    entry=ENTRY,
     descriptor=date_service_pb2.DESCRIPTOR.services_by_name["DateService"],
     make_servicer=DateServicer,
 )

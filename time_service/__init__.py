@@ -1,1 +1,11 @@
 """chrono.time.v1.TimeService: the current time in any IANA time zone."""
+
+from chrono_server.main import ServiceEntry
+
+ENTRY = ServiceEntry(
+    prog="time-service",
+    env_prefix="TIME_SERVICE",
+    default_port=50051,
+    spec_module="time_service.server",
+)
+"""How the time-service command starts: its name, variables, port and spec."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from chrono_server.app import run
-from time_service.server import SPEC
+from chrono_server.main import main as run
+from time_service import ENTRY
 
 
 def main() -> int:
     """Run the TimeService server until SIGTERM or SIGINT."""
-    return run(SPEC)
+    return run(ENTRY)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,12 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
         self._zones = shared.zones
         self._draining = shared.draining
         self._clock = clock
-        self.open_watches = 0
+        self._watches = shared.watches
+
+    @property
+    def open_watches(self) -> int:
+        """How many WatchTime streams are open now."""
+        return self._watches.open
 
     async def GetTime(self, request: pb.GetTimeRequest, context: Context) -> pb.GetTimeResponse:
         """Return the current time in the requested zone."""
@@ -111,7 +116,7 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
                 f"max_updates must be zero (no limit) or more, not {request.max_updates}",
                 "MAX_UPDATES_NEGATIVE",
             )
-        self.open_watches += 1
+        self._watches.acquire()
         try:
             sent = 0
             while True:
@@ -127,7 +132,7 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
                         "the server is shutting down; reconnect to continue the watch",
                     )
         finally:
-            self.open_watches -= 1
+            self._watches.release()
 
     async def _sleep_to_next_tick(self, interval: float) -> bool:
         """Sleep until the next multiple of ``interval`` on the wall clock; False if draining."""

@@ -49,7 +49,8 @@ def server_for(
 
 
 ZONE_RPCS: list[ZoneRpc] = ["GetTime", "WatchTime", "GetDate"]
-LONG = "x" * 10_240
+# Under the server's 4 KiB request limit: the servicer itself must refuse it.
+LONG = "x" * 3_000
 
 
 @pytest.mark.parametrize("rpc", ZONE_RPCS)
@@ -60,7 +61,7 @@ LONG = "x" * 10_240
         ("europe/paris", "UNKNOWN_TIME_ZONE", "did you mean 'Europe/Paris'?"),
         ("AMERICA/NEW_YORK", "UNKNOWN_TIME_ZONE", "did you mean 'America/New_York'?"),
         ("utc", "UNKNOWN_TIME_ZONE", "did you mean 'UTC'?"),
-        (LONG, "TIME_ZONE_TOO_LONG", "10240 characters long"),
+        (LONG, "TIME_ZONE_TOO_LONG", "3000 characters long"),
         ("Europe/" + "x" * 121, "UNKNOWN_TIME_ZONE", "(128 characters)"),
         ("../etc/passwd", "UNKNOWN_TIME_ZONE", "'../etc/passwd'"),
         ("/etc/localtime", "UNKNOWN_TIME_ZONE", "'/etc/localtime'"),
@@ -78,7 +79,7 @@ LONG = "x" * 10_240
         "wrong-case",
         "all-caps",
         "lower-utc",
-        "10kB",
+        "3000-characters",
         "128-characters",
         "path-traversal",
         "absolute-path",

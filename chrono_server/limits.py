@@ -1,0 +1,70 @@
+"""Limits that protect a server from what its callers ask of it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Gauge
+
+from chrono_server.config import ServerSettings
+from chrono_server.errors import ResourceExhaustedError
+
+# How often the server itself pings an idle client to find dead connections, and how
+# long it waits for the answer; a watch on a vanished client is freed within both.
+SERVER_KEEPALIVE_MS = 60_000
+SERVER_KEEPALIVE_TIMEOUT_MS = 20_000
+
+
+def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
+    """The grpc server options that enforce ``settings``' limits."""
+    options: list[tuple[str, Any]] = [
+        # grpc turns SO_REUSEPORT on by default; off, a busy port fails to bind instead
+        # of silently sharing it with another process. Workers share it on purpose.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+        ("grpc.max_receive_message_length", settings.max_request_bytes),
+        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # A client that pings more often than this gets GOAWAY after two such pings.
+        (
+            "grpc.http2.min_recv_ping_interval_without_data_ms",
+            round(settings.keepalive_min_interval * 1000),
+        ),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.keepalive_time_ms", SERVER_KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", SERVER_KEEPALIVE_TIMEOUT_MS),
+    ]
+    if settings.max_connection_age > 0:
+        options += [
+            ("grpc.max_connection_age_ms", round(settings.max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", round(settings.max_connection_age_grace * 1000)),
+        ]
+    return options
+
+
+class WatchLimit:
+    """Counts the process's open watches and refuses one beyond the limit."""
+
+    def __init__(self, limit: int, gauge: Gauge | None = None) -> None:
+        """Allow ``limit`` open watches; mirror the count in ``gauge`` if given."""
+        self.limit = limit
+        self.open = 0
+        self._gauge = gauge
+
+    def acquire(self) -> None:
+        """Count one more open watch; raise ResourceExhaustedError at the limit."""
+        if self.open >= self.limit:
+            raise ResourceExhaustedError(
+                "watches per server process",
+                f"this server already has {self.open} open watches, its limit "
+                f"(--max-watches {self.limit}); retry later, or on another replica",
+                "TOO_MANY_WATCHES",
+            )
+        self.open += 1
+        if self._gauge is not None:
+            self._gauge.inc()
+
+    def release(self) -> None:
+        """Count one watch fewer."""
+        self.open -= 1
+        if self._gauge is not None:
+            self._gauge.dec()

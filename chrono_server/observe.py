@@ -1,0 +1,230 @@
+"""What every RPC passes through: request id, deadline check, access log line, metrics.
+
+Each method handler is wrapped once, when it is registered, with everything it needs
+(its metric children, its log fields) bound in advance; per call there is a clock read,
+a metadata scan, and the log line and counters themselves. Interceptors would redo the
+method lookup on every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from chrono_server.metrics import MethodMetrics, Metrics
+
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("chrono_server.access")
+
+REQUEST_ID = "x-request-id"
+"""Metadata key of the caller's request id, echoed in the trailing metadata."""
+
+WORKER = "x-chrono-worker"
+"""Trailing metadata key naming the server process that answered."""
+
+# A request id longer than this is cut: it goes into every log line.
+_MAX_REQUEST_ID = 128
+
+Context = grpc.aio.ServicerContext[Any, Any]
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+
+_OK = "OK"
+
+
+class Observer:
+    """Wraps method handlers with request ids, deadline checks, access logs and metrics."""
+
+    def __init__(self, metrics: Metrics | None, worker: str) -> None:
+        """Record into ``metrics`` (None: no metrics); name the process ``worker``."""
+        self._metrics = metrics
+        self._worker = worker
+        # Unique across processes and restarts without a random draw per call.
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(1)
+        # Streams of other services (health Watch, reflection) that draining must end:
+        # chrono's own streams end themselves when the server drains.
+        self.foreign_streams: set[asyncio.Task[Any]] = set()
+
+    def wrap(self, method: str, handler: Handler, own: bool) -> Handler:
+        """``handler`` for ``method`` (``/package.Service/Method``), observed."""
+        behavior: Any
+        if handler.request_streaming and handler.response_streaming:
+            kind, behavior = "bidi_stream", handler.stream_stream
+        elif handler.response_streaming:
+            kind, behavior = "server_stream", handler.unary_stream
+        elif handler.request_streaming:
+            kind, behavior = "client_stream", handler.stream_unary
+        else:
+            kind, behavior = "unary", handler.unary_unary
+        children = self._metrics.method(kind, method) if self._metrics else None
+        wrapped: Any
+        if handler.response_streaming:
+            wrapped = self._stream(method, behavior, children, track=not own)
+        else:
+            wrapped = self._unary(method, behavior, children)
+        field = {
+            "unary": "unary_unary",
+            "server_stream": "unary_stream",
+            "client_stream": "stream_unary",
+            "bidi_stream": "stream_stream",
+        }[kind]
+        return handler._replace(**{field: wrapped})  # type: ignore[attr-defined, no-any-return]
+
+    def _begin(self, context: Context) -> str:
+        request_id = ""
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID and isinstance(value, str):
+                request_id = value[:_MAX_REQUEST_ID]
+                break
+        if not request_id:
+            request_id = f"{self._prefix}-{next(self._counter):x}"
+        context.set_trailing_metadata(((REQUEST_ID, request_id), (WORKER, self._worker)))
+        return request_id
+
+    def _end(
+        self,
+        method: str,
+        children: MethodMetrics | None,
+        context: Context,
+        error: BaseException | None,
+        started: float,
+        request_id: str,
+        sent: int,
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        code = _code(context, error)
+        if children is not None:
+            children.handled(code).inc()
+            children.seconds.observe(elapsed)
+            if sent:
+                children.sent.inc(sent)
+        if access_logger.isEnabledFor(logging.INFO):
+            peer = context.peer()
+            access_logger.info(
+                "%s %s %.2fms peer=%s request_id=%s",
+                method,
+                code,
+                elapsed * 1000,
+                peer,
+                request_id,
+                extra={
+                    "method": method,
+                    "code": code,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "peer": peer,
+                    "request_id": request_id,
+                },
+            )
+
+    def _unary(
+        self,
+        method: str,
+        behavior: Callable[[Any, Context], Awaitable[Any]],
+        children: MethodMetrics | None,
+    ) -> Callable[[Any, Context], Awaitable[Any]]:
+        async def observed(request: Any, context: Context) -> Any:
+            started = time.perf_counter()
+            request_id = self._begin(context)
+            if children is not None:
+                children.started.inc()
+                children.received.inc()
+            error: BaseException | None = None
+            try:
+                await _refuse_if_expired(context)
+                return await behavior(request, context)
+            except BaseException as raised:
+                error = raised
+                raise
+            finally:
+                self._end(method, children, context, error, started, request_id, int(error is None))
+
+        return observed
+
+    def _stream(
+        self,
+        method: str,
+        behavior: Callable[[Any, Context], AsyncIterator[Any]],
+        children: MethodMetrics | None,
+        track: bool,
+    ) -> Callable[[Any, Context], AsyncIterator[Any]]:
+        async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            request_id = self._begin(context)
+            if children is not None:
+                children.started.inc()
+            task = asyncio.current_task()
+            if track and task is not None:
+                self.foreign_streams.add(task)
+            error: BaseException | None = None
+            sent = 0
+            try:
+                await _refuse_if_expired(context)
+                async for response in behavior(request, context):
+                    yield response
+                    sent += 1
+            except BaseException as raised:
+                error = raised
+                raise
+            finally:
+                if task is not None:
+                    self.foreign_streams.discard(task)
+                self._end(method, children, context, error, started, request_id, sent)
+
+        async def observed_writer(request: Any, context: Context) -> None:
+            # Servicers that stream with context.write (grpc's health Watch) return a
+            # coroutine, and grpc refuses a generator that wraps one.
+            started = time.perf_counter()
+            request_id = self._begin(context)
+            if children is not None:
+                children.started.inc()
+            task = asyncio.current_task()
+            if track and task is not None:
+                self.foreign_streams.add(task)
+            error: BaseException | None = None
+            try:
+                await _refuse_if_expired(context)
+                await behavior(request, context)  # type: ignore[misc]
+            except BaseException as raised:
+                error = raised
+                raise
+            finally:
+                if task is not None:
+                    self.foreign_streams.discard(task)
+                self._end(method, children, context, error, started, request_id, 0)
+
+        return observed if inspect.isasyncgenfunction(behavior) else observed_writer  # type: ignore[return-value]
+
+
+async def _refuse_if_expired(context: Context) -> None:
+    """End a call whose deadline passed before it started: nobody waits for its answer."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        await context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started"
+        )
+
+
+def _code(context: Context, error: BaseException | None) -> str:
+    """The status name a call ended with."""
+    if error is None:
+        return _OK
+    if isinstance(error, asyncio.CancelledError):
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining <= 0
+        return "DEADLINE_EXCEEDED" if expired else "CANCELLED"
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    return _INT_CODES.get(code, "UNKNOWN") if isinstance(code, int) else "UNKNOWN"
+
+
+_INT_CODES = {status.value[0]: status.name for status in grpc.StatusCode}
