@@ -23,7 +23,7 @@ from chrono_server.limits import WatchLimit, server_options
 from chrono_server.main import ServiceEntry
 from chrono_server.metrics import Metrics, MetricsEndpoint
 from chrono_server.observe import Observer
-from chrono_server.tls import server_credentials
+from chrono_server.tls import TlsFilesError, server_credentials
 
 if TYPE_CHECKING:
     from chrono_server.observe import Handler
@@ -255,6 +255,9 @@ def run(spec: ServiceSpec, settings: ServerSettings) -> int:
     """Serve ``spec`` in this process until a signal; the exit status."""
     try:
         asyncio.run(serve(settings, spec))
+    except TlsFilesError as error:
+        logger.error("%s", error)
+        return 2
     except RuntimeError as error:
         if "Failed to bind" not in str(error):
             raise

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import math
 import os
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,12 +197,28 @@ def _default_text(dest: str) -> str:
     return "unset" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def check_tls_files(cert: Path, key: Path, client_ca: Path | None) -> None:
+    """Raise OSError or ValueError unless the files are PEM and the key fits the certificate.
+
+    grpc takes any bytes and fails each handshake later; the ssl module checks now.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(client_ca)
+
+
 def _check(settings: ServerSettings) -> str | None:
     """The problem with a combination of settings, or None."""
     if (settings.tls_cert is None) != (settings.tls_key is None):
         return "--tls-cert and --tls-key go together: pass both, or neither"
     if settings.tls_client_ca is not None and settings.tls_cert is None:
         return "--tls-client-ca needs --tls-cert and --tls-key: mTLS runs over TLS"
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        try:
+            check_tls_files(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        except (OSError, ValueError) as error:
+            return f"cannot use the TLS files: {error}"
     if settings.metrics_port is not None and settings.metrics_port == settings.port != 0:
         return f"--metrics-port must differ from --port ({settings.port})"
     return None

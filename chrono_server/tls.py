@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import threading
 from pathlib import Path
 
 import grpc
 
-from chrono_server.config import ServerSettings
+from chrono_server.config import ServerSettings, check_tls_files
 
 logger = logging.getLogger(__name__)
+
+
+class TlsFilesError(Exception):
+    """The TLS files given at start-up cannot be used."""
 
 
 class CertificateFiles:
@@ -27,8 +30,15 @@ class CertificateFiles:
         self._paths = [path for path in (cert, key, client_ca) if path is not None]
         self._cert, self._key, self._client_ca = cert, key, client_ca
         self._lock = threading.Lock()
-        self._signature = self._stat()
-        self.initial = self._load()
+        try:
+            self._signature = self._stat()
+            self.initial = self._load()
+        except (OSError, ValueError) as error:
+            raise TlsFilesError(
+                f"cannot use --tls-cert {cert}, --tls-key {key}"
+                + (f", --tls-client-ca {client_ca}" if client_ca else "")
+                + f": {error}"
+            ) from error
 
     def _stat(self) -> tuple[tuple[int, int, int], ...]:
         signature = []
@@ -38,12 +48,7 @@ class CertificateFiles:
         return tuple(signature)
 
     def _load(self) -> grpc.ServerCertificateConfiguration:
-        # grpc takes any bytes and fails each handshake later; the ssl module checks
-        # now that the files are PEM and that the key belongs to the certificate.
-        check = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        check.load_cert_chain(self._cert, self._key)
-        if self._client_ca:
-            check.load_verify_locations(self._client_ca)
+        check_tls_files(self._cert, self._key, self._client_ca)
         client_ca = self._client_ca.read_bytes() if self._client_ca else None
         pair = (self._key.read_bytes(), self._cert.read_bytes())
         return grpc.ssl_server_certificate_configuration([pair], root_certificates=client_ca)
