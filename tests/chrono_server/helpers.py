@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,6 +131,20 @@ def health_status(channel: grpc.Channel, service: str = "") -> str:
     """The health status name the server reports for ``service`` right now."""
     response = health_check(channel)(health_pb2.HealthCheckRequest(service=service), timeout=5)
     return status_name(response)
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = 5) -> bool:
+    """Whether ``predicate`` becomes true within ``timeout`` seconds, polling it.
+
+    A server finishes its bookkeeping for a call (log line, metrics) just after the
+    client has its answer; tests that look at that bookkeeping wait for it this way.
+    """
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def tracebacks_and_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
