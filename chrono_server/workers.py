@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
 import socket
 import tempfile
@@ -173,6 +174,7 @@ class Supervisor:
             reservation.close()
             if endpoint is not None:
                 endpoint.close()
+                shutil.rmtree(os.environ[MULTIPROC_ENV], ignore_errors=True)
         if any(self._exit_codes):
             logger.error("%s: workers exited with %s", self._entry.prog, self._exit_codes)
             return 1
