@@ -139,19 +139,12 @@ class App:
 
     async def shutdown(self, grace: float) -> None:
         """Drain: NOT_SERVING, end streams, refuse new calls, let in-flight ones finish."""
+        self.observer.shutting_down = True
         await self.health.enter_graceful_shutdown()
         logger.info("health set to NOT_SERVING")
         self.shared.draining.set()
         logger.info("ending open streams; refusing new calls; draining for up to %.1f s", grace)
-        stopping = asyncio.ensure_future(self.server.stop(grace))
-        # One turn of the loop lets stop() close the door first, so that a client whose
-        # health Watch ends here cannot open another one.
-        await asyncio.sleep(0)
-        if streams := list(self.observer.foreign_streams):
-            logger.info("ending %d health or reflection streams", len(streams))
-            for task in streams:
-                task.cancel()
-        await stopping
+        await self.server.stop(grace)
         logger.info("server stopped")
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
@@ -172,11 +165,12 @@ def create_server(
     """
     metrics = Metrics() if settings.metrics_port is not None else None
     server = grpc.aio.server(options=server_options(settings))
-    observer = Observer(metrics, worker_name())
+    draining = asyncio.Event()
+    observer = Observer(metrics, worker_name(), draining)
     name = spec.descriptor.full_name
     registrar: Any = _Registrar(server, observer, own=name)
     watches = WatchLimit(settings.max_watches, metrics.open_watches if metrics else None)
-    shared = Shared(zones=zones.load(), draining=asyncio.Event(), watches=watches)
+    shared = Shared(zones=zones.load(), draining=draining, watches=watches)
     add_servicer(registrar, spec.descriptor, spec.make_servicer(shared))
 
     health_servicer = health.aio.HealthServicer()

@@ -43,16 +43,20 @@ _OK = "OK"
 class Observer:
     """Wraps method handlers with request ids, deadline checks, access logs and metrics."""
 
-    def __init__(self, metrics: Metrics | None, worker: str) -> None:
-        """Record into ``metrics`` (None: no metrics); name the process ``worker``."""
+    def __init__(self, metrics: Metrics | None, worker: str, draining: asyncio.Event) -> None:
+        """Record into ``metrics`` (None: no metrics); name the process ``worker``.
+
+        ``draining`` is set when shutdown begins: other services' streams (the health
+        Watch) then get one last update written and are ended with UNAVAILABLE, since
+        they would otherwise hold the shutdown for its whole grace.
+        """
         self._metrics = metrics
         self._worker = worker
         # Unique across processes and restarts without a random draw per call.
         self._prefix = os.urandom(4).hex()
         self._counter = itertools.count(1)
-        # Streams of other services (health Watch, reflection) that draining must end:
-        # chrono's own streams end themselves when the server drains.
-        self.foreign_streams: set[asyncio.Task[Any]] = set()
+        self._draining = draining
+        self.shutting_down = False
 
     def wrap(self, method: str, handler: Handler, own: bool) -> Handler:
         """``handler`` for ``method`` (``/package.Service/Method``), observed."""
@@ -161,9 +165,6 @@ class Observer:
             request_id = self._begin(context)
             if children is not None:
                 children.started.inc()
-            task = asyncio.current_task()
-            if track and task is not None:
-                self.foreign_streams.add(task)
             error: BaseException | None = None
             sent = 0
             try:
@@ -175,8 +176,6 @@ class Observer:
                 error = raised
                 raise
             finally:
-                if task is not None:
-                    self.foreign_streams.discard(task)
                 self._end(method, children, context, error, started, request_id, sent)
 
         async def observed_writer(request: Any, context: Context) -> None:
@@ -186,22 +185,69 @@ class Observer:
             request_id = self._begin(context)
             if children is not None:
                 children.started.inc()
-            task = asyncio.current_task()
-            if track and task is not None:
-                self.foreign_streams.add(task)
             error: BaseException | None = None
             try:
                 await _refuse_if_expired(context)
-                await behavior(request, context)  # type: ignore[misc]
+                if track:
+                    await self._until_drained(behavior, request, context)
+                else:
+                    await behavior(request, context)  # type: ignore[misc]
             except BaseException as raised:
                 error = raised
                 raise
             finally:
-                if task is not None:
-                    self.foreign_streams.discard(task)
                 self._end(method, children, context, error, started, request_id, 0)
 
         return observed if inspect.isasyncgenfunction(behavior) else observed_writer  # type: ignore[return-value]
+
+    async def _until_drained(self, behavior: Any, request: Any, context: Context) -> None:
+        """Run a writer-style stream until it ends or the server drains, then end it."""
+        signal = _WriteSignal(context, self)
+        inner = asyncio.ensure_future(behavior(request, signal))
+        draining = asyncio.ensure_future(self._draining.wait())
+        try:
+            await asyncio.wait((inner, draining), return_when=asyncio.FIRST_COMPLETED)
+            if not inner.done():
+                # Let the NOT_SERVING update go out first; a stream with nothing more to
+                # say is ended after a moment anyway.
+                last_word = asyncio.ensure_future(signal.wrote_late.wait())
+                await asyncio.wait(
+                    (inner, last_word),
+                    timeout=_LAST_WORD_SECONDS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                last_word.cancel()
+        finally:
+            draining.cancel()
+            if not inner.done():
+                inner.cancel()
+                await asyncio.wait((inner,))
+        if inner.cancelled():
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "the server is shutting down; reconnect"
+            )
+        inner.result()
+
+
+class _WriteSignal:
+    """A servicer context that notes each message written once shutdown has begun."""
+
+    def __init__(self, context: Context, observer: Observer) -> None:
+        self._context = context
+        self._observer = observer
+        self.wrote_late = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    async def write(self, message: Any) -> None:
+        await self._context.write(message)
+        if self._observer.shutting_down:
+            self.wrote_late.set()
+
+
+# How long a draining server waits for another service's stream to write its last update.
+_LAST_WORD_SECONDS = 1.0
 
 
 async def _refuse_if_expired(context: Context) -> None:
