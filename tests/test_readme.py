@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chrono_server.config import ServerSettings
+from chrono_server.devcerts import write_dev_certs
+from tests.chrono_server.helpers import running
 from tests.servers import ServerThread
 from tests.test_grpcurl import EXIT_INVALID_ARGUMENT, GRPCURL
+from time_service.server import SPEC as TIME_SPEC
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -36,11 +42,31 @@ def test_readme_shows_grpcurl_commands() -> None:
         assert needle in text
 
 
+@pytest.fixture(scope="module")
+def tls_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Path, ServerThread, ServerThread]]:
+    """Development certificates, and a TLS and an mTLS time server using them."""
+    certs = write_dev_certs(tmp_path_factory.mktemp("certs"))
+    tls = ServerSettings(port=0, grace=0.5, tls_cert=certs.server_cert, tls_key=certs.server_key)
+    mtls = dataclasses.replace(tls, tls_client_ca=certs.ca)
+    with running(TIME_SPEC, tls) as tls_server, running(TIME_SPEC, mtls) as mtls_server:
+        yield certs.ca.parent, tls_server, mtls_server
+
+
 @pytest.mark.parametrize("command", readme_grpcurl_commands())
 def test_readme_grpcurl_command_works(
-    command: str, time_server: ServerThread, date_server: ServerThread
+    command: str,
+    time_server: ServerThread,
+    date_server: ServerThread,
+    tls_servers: tuple[Path, ServerThread, ServerThread],
 ) -> None:
     """A grpcurl command from the README succeeds, or fails exactly as the README says."""
+    certs, tls_server, mtls_server = tls_servers
+    if "-cacert" in command:
+        # The Production section's commands: its certs/ folder, a TLS or an mTLS server.
+        time_server = mtls_server if "-cert " in command else tls_server
+        command = command.replace("certs/", f"{certs}/")
     args = shlex.split(command)
     args = [GRPCURL, "-max-time", "10"] + [
         arg.replace("127.0.0.1:50051", time_server.target).replace(
