@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,12 +170,17 @@ def hermetic_env(**overrides: str) -> dict[str, str]:
 class ServiceProcess:
     """A service run as ``python -m <module>``; its stderr is read line by line."""
 
-    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        """Start ``python`` with ``args`` from the repository root."""
+    def __init__(
+        self, args: list[str], env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> None:
+        """Start ``python`` with ``args`` from the repository root, after ``prefix``.
+
+        ``prefix`` runs it through another command, e.g. ``ip netns exec NAME``.
+        """
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self.process = subprocess.Popen(
-            [sys.executable, *args],
+            [*prefix, sys.executable, *args],
             cwd=REPO_ROOT,
             env=hermetic_env() if env is None else env,
             stdin=subprocess.DEVNULL,
