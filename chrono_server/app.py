@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from chrono_server import zones
-from chrono_server.config import ServerSettings, join_host_port
+from chrono_server.config import ServerSettings, check, join_host_port
 from chrono_server.handlers import add_servicer
 from chrono_server.limits import WatchLimit, server_options
 from chrono_server.main import ServiceEntry
@@ -150,6 +150,31 @@ class App:
             self.metrics_endpoint.close()
 
 
+def new_server(settings: ServerSettings) -> grpc.aio.Server:
+    """An unstarted server of ``settings.engine``, with the options that enforce the limits."""
+    if settings.engine == "native":
+        import pygrpc_native.aio
+
+        # It logs a busy port itself as a warning; run() says it once, as an error.
+        logging.getLogger("pygrpc_native").setLevel(logging.ERROR)
+        server: grpc.aio.Server = pygrpc_native.aio.server(options=server_options(settings))
+        return server
+    return grpc.aio.server(options=server_options(settings))
+
+
+async def stop_now(server: grpc.aio.Server) -> None:
+    """Stop at once, even while a graceful stop is still waiting out its grace."""
+    # pygrpc-native 0.5's stop() only waits for a stop already under way, whatever
+    # its grace: cancel its calls (and its fallback server's) so that one ends now.
+    # These are private names of that exact, pinned version; grpcio has neither.
+    for call in list(getattr(server, "_calls", {}).values()):
+        call.cancel()
+    fallback = getattr(server, "_fallback", None)
+    if fallback is not None:
+        await fallback.stop(0)
+    await server.stop(0)
+
+
 def worker_name() -> str:
     """How this process names itself in trailing metadata: host and process id."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -163,8 +188,10 @@ def create_server(
     With ``serve_metrics`` off (a worker process) metrics are recorded but a supervisor
     answers the scrapes.
     """
+    if problem := check(settings):
+        raise ValueError(problem)
     metrics = Metrics() if settings.metrics_port is not None else None
-    server = grpc.aio.server(options=server_options(settings))
+    server = new_server(settings)
     draining = asyncio.Event()
     observer = Observer(metrics, worker_name(), draining)
     name = spec.descriptor.full_name
@@ -213,7 +240,7 @@ async def serve(
     def on_signal(signum: int) -> None:
         if stop.is_set():
             logger.warning("received %s again; stopping now", signal.Signals(signum).name)
-            forced.append(loop.create_task(app.server.stop(0)))
+            forced.append(loop.create_task(stop_now(app.server)))
             return
         logger.info("received %s; shutting down", signal.Signals(signum).name)
         stop.set()
@@ -229,12 +256,13 @@ async def serve(
         on_ready(port, app.shared.zones.version)
     else:
         logger.info(
-            "%s listening on %s (tzdata %s, reflection %s, tls %s)",
+            "%s listening on %s (tzdata %s, reflection %s, tls %s, engine %s)",
             spec.prog,
             join_host_port(settings.host, port),
             app.shared.zones.version,
             "on" if settings.reflection else "off",
             ("mtls" if settings.tls_client_ca else "on") if settings.tls else "off",
+            settings.engine,
         )
     await stop.wait()
     await app.shutdown(settings.grace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import math
 import os
 import ssl
@@ -167,9 +168,9 @@ _OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
         "open WatchTime streams per process; more get RESOURCE_EXHAUSTED",
     ),
     "keepalive_min_interval": (
-        _seconds("keepalive min interval", positive=True),
+        _seconds("keepalive min interval"),
         "SECONDS",
-        "clients that ping more often than this are disconnected",
+        "clients that ping more often than this are disconnected (0: any rate)",
     ),
     "max_connection_age": (
         _seconds("max connection age"),
@@ -208,8 +209,30 @@ def check_tls_files(cert: Path, key: Path, client_ca: Path | None) -> None:
         context.load_verify_locations(client_ca)
 
 
-def _check(settings: ServerSettings) -> str | None:
+# What the native engine cannot do; left unset, these are off under it.
+_NATIVE_LIMITS = ("max_connection_age", "keepalive_min_interval")
+
+
+def check(settings: ServerSettings) -> str | None:
     """The problem with a combination of settings, or None."""
+    if settings.engine == "native":
+        if importlib.util.find_spec("pygrpc_native") is None:
+            return (
+                "--engine native needs the pygrpc-native package: "
+                "pip install 'chrono[native]' (or use --engine grpcio)"
+            )
+        if settings.tls:
+            return "--engine native cannot serve TLS; use --engine grpcio for --tls-*"
+        enforced = [
+            f"--{name.replace('_', '-')} {getattr(settings, name):g}"
+            for name in _NATIVE_LIMITS
+            if getattr(settings, name) > 0
+        ]
+        if enforced:
+            return (
+                f"--engine native cannot enforce {' or '.join(enforced)}; set them to 0 to "
+                "run without, or use --engine grpcio"
+            )
     if (settings.tls_cert is None) != (settings.tls_key is None):
         return "--tls-cert and --tls-key go together: pass both, or neither"
     if settings.tls_client_ca is not None and settings.tls_cert is None:
@@ -237,7 +260,7 @@ def parse_settings(
     """
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog=prog, description=f"Run the {prog} gRPC server.")
-    defaults = {**_DEFAULTS, "port": default_port}
+    defaults: dict[str, Any] = {**_DEFAULTS, "port": default_port}
     for dest, (convert, metavar, text) in _OPTIONS.items():
         default = str(default_port) if dest == "port" else _default_text(dest)
         # Left out, a flag stays None and falls back to its variable after parsing, so
@@ -254,7 +277,7 @@ def parse_settings(
         help="do not serve gRPC server reflection (default: served)",
     )
     args = parser.parse_args(argv)
-    values: dict[str, Any] = {"reflection": not args.no_reflection}
+    given: dict[str, Any] = {}
     for dest, (convert, _, _) in _OPTIONS.items():
         value = getattr(args, dest)
         variable = f"{env_prefix}_{dest.upper()}"
@@ -263,8 +286,12 @@ def parse_settings(
                 value = convert(env[variable])
             except argparse.ArgumentTypeError as error:
                 parser.error(f"environment variable {variable}: {error}")
-        values[dest] = defaults[dest] if value is None else value
-    settings = ServerSettings(**values)
-    if problem := _check(settings):
+        given[dest] = value
+    if given["engine"] == "native":
+        # Limits the native engine cannot enforce are off unless asked for (and refused).
+        defaults.update(dict.fromkeys(_NATIVE_LIMITS, 0.0))
+    values = {dest: defaults[dest] if value is None else value for dest, value in given.items()}
+    settings = ServerSettings(reflection=not args.no_reflection, **values)
+    if problem := check(settings):
         parser.error(problem)
     return settings

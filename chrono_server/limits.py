@@ -23,15 +23,16 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ("grpc.max_receive_message_length", settings.max_request_bytes),
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
-        # A client that pings more often than this gets GOAWAY after two such pings.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.keepalive_time_ms", SERVER_KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", SERVER_KEEPALIVE_TIMEOUT_MS),
+        # A client that pings more often than this gets GOAWAY after two such pings;
+        # 0 lets clients ping at any rate (no strikes are counted).
         (
             "grpc.http2.min_recv_ping_interval_without_data_ms",
             round(settings.keepalive_min_interval * 1000),
         ),
-        ("grpc.http2.max_ping_strikes", 2),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.keepalive_time_ms", SERVER_KEEPALIVE_MS),
-        ("grpc.keepalive_timeout_ms", SERVER_KEEPALIVE_TIMEOUT_MS),
+        ("grpc.http2.max_ping_strikes", 2 if settings.keepalive_min_interval > 0 else 0),
     ]
     if settings.max_connection_age > 0:
         options += [

@@ -209,13 +209,14 @@ class Supervisor:
         if self._stopping:
             return False
         logger.info(
-            "%s listening on %s (%d workers, tzdata %s, reflection %s, tls %s)",
+            "%s listening on %s (%d workers, tzdata %s, reflection %s, tls %s, engine %s)",
             self._entry.prog,
             join_host_port(self._settings.host, port),
             self._settings.workers,
             tzdata,
             "on" if self._settings.reflection else "off",
             ("mtls" if self._settings.tls_client_ca else "on") if self._settings.tls else "off",
+            self._settings.engine,
         )
         return True
 

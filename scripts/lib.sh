@@ -8,7 +8,7 @@ PY="$VENV/bin/python"
 ensure_venv() {
   local stamp="$VENV/.chrono-installed"
   local want
-  want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  want=$(cat pyproject.toml requirements/*.txt | sha256sum | cut -d' ' -f1)
   if [ ! -x "$PY" ]; then
     echo "creating virtualenv $VENV" >&2
     python3 -m venv "$VENV"
@@ -16,7 +16,10 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing chrono and its dev tools into $VENV" >&2
     "$PY" -m pip install --quiet --upgrade pip
-    "$PY" -m pip install --quiet --editable ".[dev]"
+    # The native engine first, from its hash-pinned file, so that the extra below
+    # finds it installed and verified.
+    "$PY" -m pip install --quiet --require-hashes --no-deps -r requirements/native.txt
+    "$PY" -m pip install --quiet --editable ".[dev,native]"
     echo "$want" > "$stamp"
   fi
   export PATH="$PWD/$VENV/bin:$PATH"

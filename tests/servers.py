@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -19,13 +20,27 @@ from chrono_server.config import ServerSettings
 
 T = TypeVar("T")
 
+ENGINE = os.environ.get("CHRONO_TEST_ENGINE", "grpcio")
+"""The engine the servers of this test run use: scripts/test runs the server suite on both."""
+
+
+def server_settings(**overrides: Any) -> ServerSettings:
+    """Settings for a test server: a free port on 127.0.0.1, a short grace, the run's engine."""
+    # Limits the native engine cannot enforce are off under it, as the command line has them.
+    native: dict[str, Any] = {}
+    if ENGINE == "native":
+        native = {"max_connection_age": 0.0, "keepalive_min_interval": 0.0}
+    return ServerSettings(
+        **{"host": "127.0.0.1", "port": 0, "grace": 1.0, "engine": ENGINE, **native, **overrides}
+    )
+
 
 class ServerThread:
     """A started server on a background event loop; stop it with :meth:`stop`."""
 
     def __init__(self, spec: ServiceSpec, settings: ServerSettings | None = None) -> None:
         """Build and start the server; return once it serves."""
-        self.settings = settings or ServerSettings(host="127.0.0.1", port=0, grace=1.0)
+        self.settings = settings or server_settings()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()

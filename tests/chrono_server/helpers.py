@@ -27,7 +27,7 @@ from grpc_status import rpc_status
 
 from chrono_server.app import ServiceSpec
 from chrono_server.config import ServerSettings
-from tests.servers import ServerThread, with_clock
+from tests.servers import ENGINE, ServerThread, with_clock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -163,6 +163,8 @@ def hermetic_env(**overrides: str) -> dict[str, str]:
         for name, value in os.environ.items()
         if not name.startswith(("TIME_SERVICE_", "DATE_SERVICE_"))
     }
+    if ENGINE != "grpcio":
+        env.update(TIME_SERVICE_ENGINE=ENGINE, DATE_SERVICE_ENGINE=ENGINE)
     env.update(overrides)
     return env
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from chrono_server.config import ServerSettings, parse_settings
+from chrono_server.devcerts import write_dev_certs
 
 
 def parse(argv: list[str], environ: dict[str, str] | None = None) -> ServerSettings:
@@ -104,3 +107,32 @@ def test_bad_value_exits_2_naming_flag_or_variable(
 def test_address_brackets_ipv6_hosts(host: str, address: str) -> None:
     """The bind address puts IPv6 hosts in brackets and leaves others as they are."""
     assert ServerSettings(host=host, port=8080).address == address
+
+
+def test_native_engine_turns_off_what_it_cannot_enforce() -> None:
+    """Under --engine native the connection age and ping limits default to off, not to ignored."""
+    native = parse(["--engine", "native"])
+    assert (native.max_connection_age, native.keepalive_min_interval) == (0.0, 0.0)
+    grpcio = parse([])
+    assert (grpcio.max_connection_age, grpcio.keepalive_min_interval) == (300.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--max-connection-age", "60"], "cannot enforce --max-connection-age 60"),
+        (["--keepalive-min-interval", "5"], "cannot enforce --keepalive-min-interval 5"),
+        (["--tls-cert", "{cert}", "--tls-key", "{key}"], "--engine native cannot serve TLS"),
+    ],
+    ids=["connection-age", "keepalive", "tls"],
+)
+def test_native_engine_refuses_flags_it_cannot_honour(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
+    """A flag the native engine would silently drop stops the server at start with status 2."""
+    certs = write_dev_certs(tmp_path)
+    names = {"cert": certs.server_cert, "key": certs.server_key}
+    with pytest.raises(SystemExit) as exit_info:
+        parse(["--engine", "native", *(arg.format(**names) for arg in argv)])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -26,6 +26,7 @@ from tests.chrono_server.helpers import (
     hermetic_env,
     status_name,
 )
+from tests.servers import ENGINE
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def test_serves_then_drains_and_exits_0_on_signal(service: Service, signum: sign
         port = int(ready.group(1))
         assert ready.string.endswith(
             f"{service.prog} listening on 127.0.0.1:{port} "
-            f"(tzdata {tzdata.IANA_VERSION}, reflection on, tls off)"
+            f"(tzdata {tzdata.IANA_VERSION}, reflection on, tls off, engine {ENGINE})"
         )
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             assert health_status(channel, service.full_name) == "SERVING"

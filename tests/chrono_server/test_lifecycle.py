@@ -22,7 +22,6 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
 from chrono_server.app import ServiceSpec, Shared
 from chrono_server.clock import utc_now
-from chrono_server.config import ServerSettings
 from date_service.server import SPEC as DATE_SPEC
 from tests.chrono_server.helpers import (
     health_check,
@@ -31,7 +30,7 @@ from tests.chrono_server.helpers import (
     running,
     status_name,
 )
-from tests.servers import ServerThread
+from tests.servers import ServerThread, server_settings
 from time_service.server import SPEC as TIME_SPEC
 from time_service.servicer import Context, TimeServicer
 
@@ -88,7 +87,7 @@ def test_reflection_lists_service_health_and_reflection(spec: ServiceSpec) -> No
 @pytest.mark.parametrize("spec", SPECS)
 def test_no_reflection_serves_no_reflection(spec: ServiceSpec) -> None:
     """With reflection off, the reflection service is UNIMPLEMENTED and the rest still serves."""
-    settings = ServerSettings(host="127.0.0.1", port=0, reflection=False)
+    settings = server_settings(reflection=False)
     with running(spec, settings) as server, grpc.insecure_channel(server.target) as channel:
         info: grpc.StreamStreamMultiCallable[
             reflection_pb2.ServerReflectionRequest, reflection_pb2.ServerReflectionResponse
