@@ -107,13 +107,15 @@ def test_cut_link_costs_no_call(network: Network) -> None:
             text=True,
         )
         assert load.stdout is not None
-        # Mid-load: once 300 calls have succeeded, pull replica 0's cable.
+        lines = []
         for line in load.stdout:
-            if line.startswith("ok ") and int(line.split()[1]) >= 300:
-                break
-        ip("-n", network.replicas[0], "link", "set", network.link(0), "down")
-        summary = json.loads(load.stdout.read().splitlines()[-1])
+            lines.append(line)
+            # Mid-load: once 300 calls have succeeded, pull replica 0's cable.
+            if line == "ok 300\n":
+                ip("-n", network.replicas[0], "link", "set", network.link(0), "down")
         assert load.wait(30) == 0
+        assert "ok 300\n" in lines, f"the load never reached 300 calls: {lines[-1:]}"
+        summary = json.loads(lines[-1])
         for process in replicas:
             process.process.send_signal(signal.SIGTERM)
             assert process.finish() == 0
