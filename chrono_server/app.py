@@ -84,6 +84,20 @@ class _ObservedGeneric(grpc.GenericRpcHandler):
         return cached
 
 
+class _ObservedService(_ObservedGeneric, grpc.ServiceRpcHandler):
+    """An observed handler for one named service, so that servers can see which one.
+
+    pygrpc-native serves a generic handler natively only if it names its service.
+    """
+
+    def __init__(self, inner: grpc.ServiceRpcHandler, wrap: Callable[[str, Handler], Handler]):
+        super().__init__(inner, wrap)
+        self._name = inner.service_name()
+
+    def service_name(self) -> str:
+        return self._name
+
+
 class _Registrar:
     """Stands in for the server when services register: wraps each handler with ``observer``."""
 
@@ -97,7 +111,12 @@ class _Registrar:
 
     def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
         self._server.add_generic_rpc_handlers(
-            tuple(_ObservedGeneric(handler, self._wrap) for handler in handlers)
+            tuple(
+                _ObservedService(handler, self._wrap)
+                if isinstance(handler, grpc.ServiceRpcHandler)
+                else _ObservedGeneric(handler, self._wrap)
+                for handler in handlers
+            )
         )
 
     def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Handler]) -> None:

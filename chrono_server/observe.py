@@ -72,7 +72,9 @@ class Observer:
         children = self._metrics.method(kind, method) if self._metrics else None
         wrapped: Any
         if handler.response_streaming:
-            wrapped = self._stream(method, behavior, children, track=not own)
+            wrapped = self._stream(
+                method, behavior, children, track=not own, one_request=not handler.request_streaming
+            )
         else:
             wrapped = self._unary(method, behavior, children)
         field = {
@@ -83,7 +85,15 @@ class Observer:
         }[kind]
         return handler._replace(**{field: wrapped})  # type: ignore[attr-defined, no-any-return]
 
-    def _begin(self, context: Context) -> str:
+    def _begin(
+        self, context: Context, children: MethodMetrics | None, one_request: bool
+    ) -> tuple[float, str]:
+        """Start a call's record: its clock, request id, trailers and counters."""
+        started = time.perf_counter()
+        if children is not None:
+            children.started.inc()
+            if one_request:
+                children.received.inc()
         request_id = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID and isinstance(value, str):
@@ -92,7 +102,7 @@ class Observer:
         if not request_id:
             request_id = f"{self._prefix}-{next(self._counter):x}"
         context.set_trailing_metadata(((REQUEST_ID, request_id), (WORKER, self._worker)))
-        return request_id
+        return started, request_id
 
     def _end(
         self,
@@ -136,11 +146,7 @@ class Observer:
         children: MethodMetrics | None,
     ) -> Callable[[Any, Context], Awaitable[Any]]:
         async def observed(request: Any, context: Context) -> Any:
-            started = time.perf_counter()
-            request_id = self._begin(context)
-            if children is not None:
-                children.started.inc()
-                children.received.inc()
+            started, request_id = self._begin(context, children, one_request=True)
             error: BaseException | None = None
             try:
                 await _refuse_if_expired(context)
@@ -159,12 +165,10 @@ class Observer:
         behavior: Callable[[Any, Context], AsyncIterator[Any]],
         children: MethodMetrics | None,
         track: bool,
+        one_request: bool,
     ) -> Callable[[Any, Context], AsyncIterator[Any]]:
         async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            request_id = self._begin(context)
-            if children is not None:
-                children.started.inc()
+            started, request_id = self._begin(context, children, one_request)
             error: BaseException | None = None
             sent = 0
             try:
@@ -181,10 +185,7 @@ class Observer:
         async def observed_writer(request: Any, context: Context) -> None:
             # Servicers that stream with context.write (grpc's health Watch) return a
             # coroutine, and grpc refuses a generator that wraps one.
-            started = time.perf_counter()
-            request_id = self._begin(context)
-            if children is not None:
-                children.started.inc()
+            started, request_id = self._begin(context, children, one_request)
             error: BaseException | None = None
             try:
                 await _refuse_if_expired(context)
