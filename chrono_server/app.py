@@ -285,11 +285,23 @@ async def serve(
         )
     await stop.wait()
     await app.shutdown(settings.grace)
-    # grpc may still be winding down, each in a task of its own, calls that raced the
-    # shutdown; asyncio.run would cancel those tasks and grpc log each as an error.
+    await wind_down()
+
+
+# How long a stopped server's loop waits for its last tasks before it closes.
+_WIND_DOWN_SECONDS = 1.0
+
+
+async def wind_down() -> None:
+    """Let the loop's other tasks finish, for up to a second, before it closes.
+
+    grpc may still be winding down, each in a task of its own, calls that raced the
+    shutdown and health Watch streams; closing the loop would cancel or orphan those
+    tasks, and grpc log each as an error.
+    """
     others = asyncio.all_tasks() - {asyncio.current_task()}
     if others:
-        await asyncio.wait(others, timeout=1)
+        await asyncio.wait(others, timeout=_WIND_DOWN_SECONDS)
 
 
 def run(spec: ServiceSpec, settings: ServerSettings) -> int:

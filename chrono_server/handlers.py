@@ -71,6 +71,11 @@ def _stream(method: str, request_class: type[Message], behavior: StreamBehavior)
         except grpc.aio.AbortError:
             raise
         except Exception as error:
+            if context.done():
+                # The caller left (cancelled, or its deadline passed) as the stream was
+                # failing or being ended: there is nobody to send a status to.
+                logger.debug("%s ended after its caller left: %r", method, error)
+                return
             await _fail(method, error, context)
             raise
 

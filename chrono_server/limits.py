@@ -29,7 +29,7 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         # A client that pings more often than this gets GOAWAY after two such pings;
         # 0 lets clients ping at any rate (no strikes are counted).
         (
-            "grpc.http2.min_recv_ping_interval_without_data_ms",
+            "grpc.http2.min_ping_interval_without_data_ms",
             round(settings.keepalive_min_interval * 1000),
         ),
         ("grpc.http2.max_ping_strikes", 2 if settings.keepalive_min_interval > 0 else 0),

@@ -223,6 +223,10 @@ class Observer:
             if not inner.done():
                 inner.cancel()
                 await asyncio.wait((inner,))
+            if not inner.cancelled() and inner.exception() is not None:
+                # Mark it seen: when the caller has left, the last write fails, and
+                # asyncio would otherwise log that as an exception never retrieved.
+                logger.debug("stream ended after its caller left: %r", inner.exception())
         if inner.cancelled():
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, "the server is shutting down; reconnect"

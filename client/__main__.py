@@ -5,22 +5,31 @@ Usage::
     chrono [OPTIONS]              "Current time: YYYY-MM-DD HH:MM:SS" and "Current date: YYYY-MM-DD"
     chrono [OPTIONS] time         the time line alone
     chrono [OPTIONS] date         the date line alone
-    chrono [OPTIONS] watch [--interval SECONDS] [--count N]
-                                  a time line per update (default every 1 s, until Ctrl-C)
+    chrono [OPTIONS] watch [--interval SECONDS] [--count N] [--no-reconnect]
+                                  a time line per update (default every 1 s, until Ctrl-C);
+                                  the watch carries on across a server restart unless
+                                  --no-reconnect
     chrono [OPTIONS] zones        every zone name the time service knows, one per line
+    chrono [OPTIONS] health [time|date]
+                                  "time-service TARGET: SERVING" per service (default both)
 
 Options go before or after the command: ``--tz ZONE`` (default: this machine's zone,
 from TZ or the system setting; UTC if none is found), ``--json`` (each response as one
-line of proto3 JSON; for ``zones`` one object with ``tzdataVersion``), ``--time-target``
-and ``--date-target`` (env TIME_SERVICE_TARGET and DATE_SERVICE_TARGET; default
-127.0.0.1:50051 and 127.0.0.1:50052), ``--timeout SECONDS`` (default 5), ``-v``.
+line of proto3 JSON; for ``zones`` one object with ``tzdataVersion``; for ``health`` one
+object per service), ``--time-target`` and ``--date-target`` (env TIME_SERVICE_TARGET and
+DATE_SERVICE_TARGET; default 127.0.0.1:50051 and 127.0.0.1:50052; a gRPC target or a
+comma-separated list of ``host:port``), ``--timeout SECONDS`` (default 5), ``--ca FILE``,
+``--cert FILE`` and ``--key FILE`` (env CHRONO_CA, CHRONO_CERT, CHRONO_KEY: TLS to both
+services, verified against the CA in ``--ca``, with a client certificate for mutual TLS),
+``-v``.
 
 Exit statuses:
 
-- 0: done.
-- 1: a service could not be reached, did not answer in time, or failed.
-- 2: bad input: a usage error, or a value the service refused (INVALID_ARGUMENT), such
-  as an unknown ``--tz``.
+- 0: done; for ``health``, every service checked is SERVING.
+- 1: a service could not be reached, did not answer in time, or failed; for ``health``,
+  a service is not SERVING or did not answer.
+- 2: bad input: a usage error, an unusable target or TLS file, or a value the service
+  refused (INVALID_ARGUMENT), such as an unknown ``--tz``.
 - 130: interrupted (Ctrl-C).
 - 141: the reader of the output went away (``chrono zones | head``).
 
@@ -29,16 +38,25 @@ Errors are one line on stderr starting with ``chrono: ``.
 
 from __future__ import annotations
 
+import os
+
+# grpc's C core logs to stderr at INFO from the moment it loads: a failed TLS handshake
+# adds lines of its own to chrono's one-line error, one per attempt. It reads this
+# variable only then; a value the caller set wins. -v does not bring them back: set
+# GRPC_VERBOSITY=INFO for that.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import argparse
 import contextlib
+import json
 import logging
 import math
-import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -46,11 +64,12 @@ import tzlocal
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 
 from chrono.date.v1 import date_service_pb2 as date_pb
 from chrono.time.v1 import time_service_pb2 as time_pb
-from client import DEFAULT_TIMEOUT, DateClient, TimeClient
+from client import DEFAULT_TIMEOUT, DateClient, TimeClient, tls_credentials
 
 logger = logging.getLogger("chrono")
 
@@ -77,6 +96,11 @@ class Service:
     target: str
     flag: str
     env: str
+
+    @property
+    def prog(self) -> str:
+        """The service's command name, as health lines and its logs call it."""
+        return f"{self.name}-service"
 
 
 class CommandError(Exception):
@@ -164,6 +188,18 @@ def _add_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default(DEFAULT_TIMEOUT),
         help=f"deadline of each call (default {DEFAULT_TIMEOUT:g})",
     )
+    for flag, variable, meaning in (
+        ("--ca", "CHRONO_CA", "PEM CA certificates to verify the servers against: use TLS"),
+        ("--cert", "CHRONO_CERT", "PEM client certificate, for mutual TLS (with --key)"),
+        ("--key", "CHRONO_KEY", "PEM private key of --cert"),
+    ):
+        parser.add_argument(
+            flag,
+            metavar="FILE",
+            type=Path,
+            default=default(Path(env[variable]) if env.get(variable) else None),
+            help=f"{meaning} (env {variable})",
+        )
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=default(False), help="log details"
     )
@@ -198,7 +234,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="stop after N updates (default 0: never)",
     )
+    watch.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="fail when the stream breaks (default: reopen it, on any server of the target)",
+    )
     commands.add_parser("zones", parents=[options], help="list the time zone names")
+    health = commands.add_parser(
+        "health",
+        parents=[options],
+        help="check that the services are SERVING (exit 0) or not (exit 1)",
+    )
+    health.add_argument(
+        "service",
+        nargs="?",
+        choices=("time", "date"),
+        help="the service to check (default: both)",
+    )
     return parser
 
 
@@ -217,8 +269,13 @@ def _bad_field(error: grpc.RpcError) -> str | None:
     return None
 
 
-def explain(error: grpc.RpcError, service: Service, zone: str, zone_given: bool) -> CommandError:
-    """Say what failed and what to do about it, on one line."""
+def explain(
+    error: grpc.RpcError, service: Service, zone: str, zone_given: bool, tls: str = "off"
+) -> CommandError:
+    """Say what failed and what to do about it, on one line.
+
+    ``tls`` is how the client connected: ``off``, ``on`` or ``mtls`` (with a certificate).
+    """
     code = error.code()
     details = " ".join((error.details() or "").split())
     if code == grpc.StatusCode.INVALID_ARGUMENT:
@@ -229,16 +286,42 @@ def explain(error: grpc.RpcError, service: Service, zone: str, zone_given: bool)
         flag = _FIELD_FLAGS.get(field or "", "argument")
         return CommandError(f"invalid {flag}: {details}", EXIT_BAD_INPUT)
     where = f"the {service.name} service at {service.target}"
-    if code == grpc.StatusCode.UNAVAILABLE:
+    if code == grpc.StatusCode.UNAVAILABLE and _is_tls_failure(details):
+        message = (
+            f"cannot reach {where}: the TLS handshake failed; check --ca (and --cert, "
+            f"--key for mutual TLS). ({details})"
+        )
+    elif code == grpc.StatusCode.UNAVAILABLE:
         message = (
             f"cannot reach {where} ({code.name}); is it running? Check {service.flag} or "
-            f"{service.env}. ({details})"
+            f"{service.env}{_closed_hint(details, tls)}. ({details})"
         )
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         message = f"{where} did not answer in time ({code.name}); raise --timeout or check it"
     else:
         message = f"{where} failed ({code.name}): {details}"
     return CommandError(message, EXIT_FAILED)
+
+
+def _is_tls_failure(details: str) -> bool:
+    """Whether an UNAVAILABLE's message says the TLS handshake or certificate check failed."""
+    lowered = details.lower()
+    return any(word in lowered for word in ("ssl", "tls", "handshake", "certificate"))
+
+
+def _closed_hint(details: str, tls: str) -> str:
+    """What to try when the server closed the connection at once.
+
+    A TLS server does so to a plaintext client, an mTLS one to a client without a
+    certificate.
+    """
+    if "socket closed" not in details.lower():
+        return ""
+    if tls == "off":
+        return "; if it serves TLS, pass --ca"
+    if tls == "on":
+        return "; if it requires client certificates, pass --cert and --key"
+    return ""
 
 
 class Command:
@@ -251,6 +334,26 @@ class Command:
         self.zone: str = args.tz if self.zone_given else local_zone_name()
         self.time = Service("time", args.time_target, "--time-target", "TIME_SERVICE_TARGET")
         self.date = Service("date", args.date_target, "--date-target", "DATE_SERVICE_TARGET")
+        self.credentials = self._tls()
+        self._tls_mode = (
+            "off" if self.credentials is None else "mtls" if args.cert is not None else "on"
+        )
+
+    def _tls(self) -> grpc.ChannelCredentials | None:
+        """TLS credentials from --ca, --cert and --key; None (plaintext) without any."""
+        ca, cert, key = self.args.ca, self.args.cert, self.args.key
+        if ca is None and cert is None and key is None:
+            return None
+        if (cert is None) != (key is None):
+            given, missing = ("--cert", "--key") if key is None else ("--key", "--cert")
+            raise CommandError(
+                f"{given} needs {missing} too: a client certificate goes with its key",
+                EXIT_BAD_INPUT,
+            )
+        try:
+            return tls_credentials(ca, cert, key)
+        except (OSError, ValueError) as error:
+            raise CommandError(str(error), EXIT_BAD_INPUT) from None
 
     def _print(self, message: Formatted, label: str) -> None:
         if self.args.json:
@@ -269,15 +372,46 @@ class Command:
     def _connected(self, client_class: type[ClientT], service: Service) -> Iterator[ClientT]:
         """A client of ``service``; a call that fails becomes a CommandError explaining it."""
         try:
-            with client_class(service.target, timeout=self.args.timeout) as client:
+            client = client_class(
+                service.target, timeout=self.args.timeout, credentials=self.credentials
+            )
+        except ValueError as error:  # a target list that does not parse or resolve
+            raise CommandError(f"invalid {service.flag}: {error}", EXIT_BAD_INPUT) from None
+        try:
+            with client:
                 yield client
         except grpc.RpcError as error:
             logger.debug("%s service call failed: %r", service.name, error)
-            raise explain(error, service, self.zone, self.zone_given) from None
+            raise explain(error, service, self.zone, self.zone_given, self._tls_mode) from None
 
-    def run(self) -> None:
-        """Run the chosen command (both lines when none was given)."""
+    def _check_health(self, client_class: type[ClientT], service: Service) -> bool:
+        """Print ``service``'s health line; True if it is SERVING."""
+        error = ""
+        with self._connected(client_class, service) as client:
+            try:
+                response = client.check_health()
+                status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            except grpc.RpcError as failure:
+                status = failure.code().name
+                error = " ".join((failure.details() or "").split())
+        if self.args.json:
+            fields = {"service": service.prog, "target": service.target, "status": status}
+            print(json.dumps({**fields, **({"error": error} if error else {})}), flush=True)
+        else:
+            print(f"{service.prog} {service.target}: {status}", end="")
+            print(f" ({error})" if error else "", flush=True)
+        return status == "SERVING"
+
+    def run(self) -> int:
+        """Run the chosen command (both lines when none was given); the exit status."""
         command = self.args.command
+        if command == "health":
+            serving = []
+            if self.args.service in (None, "time"):
+                serving.append(self._check_health(TimeClient, self.time))
+            if self.args.service in (None, "date"):
+                serving.append(self._check_health(DateClient, self.date))
+            return EXIT_OK if all(serving) else EXIT_FAILED
         if command in (None, "time"):
             with self._connected(TimeClient, self.time) as client:
                 self._print(client.get_time(self.zone), "Current time")
@@ -286,8 +420,11 @@ class Command:
                 self._print(client.get_date(self.zone), "Current date")
         if command == "watch":
             interval = timedelta(seconds=self.args.interval)
+            reconnect = not self.args.no_reconnect
             with self._connected(TimeClient, self.time) as client:
-                for update in client.watch_time(self.zone, interval, self.args.count):
+                for update in client.watch_time(
+                    self.zone, interval, self.args.count, reconnect=reconnect
+                ):
                     self._print(update, "Current time")
         if command == "zones":
             with self._connected(TimeClient, self.time) as client:
@@ -296,6 +433,7 @@ class Command:
                 self._print_json(zones)
             else:
                 print("\n".join(zones.time_zones), flush=True)
+        return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -310,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        Command(args).run()
+        return Command(args).run()
     except CommandError as error:
         print(f"chrono: {error}", file=sys.stderr)
         return error.status
@@ -322,7 +460,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    return EXIT_OK
 
 
 if __name__ == "__main__":

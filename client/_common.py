@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, TypedDict, TypeVar
 
+import grpc
+from grpc_health.v1 import health_pb2
+
 from chrono.date.v1 import date_service_pb2 as date_pb
 from chrono.time.v1 import time_service_pb2 as time_pb
+
+# channel_target is re-exported: the target syntax every client accepts.
+from client._targets import channel_target as channel_target
+from client._targets import parse_target
 
 TIME_SERVICE = time_pb.DESCRIPTOR.services_by_name["TimeService"].full_name
 DATE_SERVICE = date_pb.DESCRIPTOR.services_by_name["DateService"].full_name
@@ -33,46 +40,94 @@ ChannelT = TypeVar("ChannelT")
 logger = logging.getLogger(__name__)
 
 
-def service_config(service: str) -> str:
+def service_config(service: str, *, health_check: bool = True) -> str:
     """The gRPC service config for ``service``, as the JSON the channel option takes.
 
     round_robin spreads calls over every address the target resolves to (pick_first,
-    gRPC's default, sends them all to one). Calls that fail with UNAVAILABLE (nothing
-    listening, a backend going away) are retried up to 4 attempts in all, with jittered
-    exponential back-off from 0.1 s to 1 s; the call's deadline bounds the whole lot.
-    Retry throttling stops retries when most calls to a server fail, so an outage is not
-    multiplied by 4. A stream is retried only until its first update arrives.
+    gRPC's default, sends them all to one). With ``health_check`` it also watches each
+    server's grpc.health.v1 status for ``service`` and sends nothing to a server that
+    reports NOT_SERVING, as a draining one does (a server without the health service
+    counts as healthy). Calls that fail with UNAVAILABLE (nothing listening, a backend
+    going away) or with CANCELLED from a server (one shutting down) are retried up to 4
+    attempts in all, with jittered exponential back-off from 0.1 s to 1 s; the call's
+    deadline bounds the whole lot. Retry throttling stops retries when most calls to a
+    server fail, so an outage is not multiplied by 4. A stream is retried only until its
+    first update arrives.
     """
-    return json.dumps(
-        {
-            "loadBalancingConfig": [{"round_robin": {}}],
-            "methodConfig": [
-                {
-                    "name": [{"service": service}],
-                    "retryPolicy": {
-                        "maxAttempts": 4,
-                        "initialBackoff": "0.1s",
-                        "maxBackoff": "1s",
-                        "backoffMultiplier": 2,
-                        "retryableStatusCodes": ["UNAVAILABLE"],
-                    },
-                }
-            ],
-            "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
-        }
-    )
+    config: dict[str, Any] = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [{"service": service}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    # A grpcio server shutting down answers CANCELLED to calls it had
+                    # accepted but not yet started (seen in 6 of 10 drains under load);
+                    # every method of both services is a read, safe to send again. A call
+                    # the caller itself cancels is never retried.
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
+                },
+            }
+        ],
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    }
+    if health_check:
+        config["healthCheckConfig"] = {"serviceName": service}
+    return json.dumps(config)
 
 
-def channel_options(service: str, extra: ChannelOptions = ()) -> list[tuple[str, Any]]:
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    # With calls open, a ping after 20 s without news from the server, and the
+    # connection dropped if no answer comes within 10 s: a watch on a dead link (a
+    # server host gone without closing its sockets) fails, and is reopened, within 30 s
+    # instead of after TCP's hours. Servers are meant to accept pings every 10 s (see
+    # tests/client/test_keepalive.py for the quiet-watch case this depends on).
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    # grpcio 1.85 times a ping out after this (60 s by default), whatever the keepalive
+    # timeout says: measured through a proxy that silently drops everything.
+    ("grpc.http2.ping_timeout_ms", 10_000),
+    # By default a client stops pinging after 2 pings with no data of its own sent, and a
+    # watch sends none after its request: a watch quieter than 20 s (interval 1 min,
+    # 1 h) on a dead link would then never be noticed (measured: not within 36 s).
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+
+RECONNECT_OPTIONS: tuple[tuple[str, int], ...] = (
+    # gRPC waits 1 s before it first tries a lost server again, then 1.6 times longer
+    # each time up to 120 s. A server restarting (or a replica coming back) is usually up
+    # well within a second: from 0.1 s, a watch resumes a few tenths of a second after
+    # it, and a replica back after a long outage gets calls again within 5 s. A failed
+    # attempt on a refused port costs next to nothing.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 5_000),
+)
+
+
+def channel_options(
+    service: str,
+    extra: ChannelOptions = (),
+    *,
+    authority: str | None = None,
+    health_check: bool = True,
+) -> list[tuple[str, Any]]:
     """Channel options for a client of ``service``, after the caller's ``extra`` ones.
 
     gRPC uses the first of two options with the same name: ``extra`` come first, so
-    that they override the client's own.
+    that they override the client's own. ``authority`` names the server for TLS (see
+    :class:`client._targets.Target`); ``health_check`` is passed to :func:`service_config`.
     """
     return [
         *extra,
-        ("grpc.service_config", service_config(service)),
+        ("grpc.service_config", service_config(service, health_check=health_check)),
         ("grpc.enable_retries", 1),
+        *KEEPALIVE_OPTIONS,
+        *RECONNECT_OPTIONS,
+        *([("grpc.default_authority", authority)] if authority else []),
     ]
 
 
@@ -158,10 +213,20 @@ def get_date_request(time_zone: str) -> date_pb.GetDateRequest:
     return date_pb.GetDateRequest(time_zone=time_zone)
 
 
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+"""The method path of grpc.health.v1.Health/Check."""
+
+
+def health_check_request(service: str) -> health_pb2.HealthCheckRequest:
+    """The Health/Check request for ``service``'s own status (not the server's overall one)."""
+    return health_pb2.HealthCheckRequest(service=service)
+
+
 class ClientBase(abc.ABC, Generic[ChannelT]):
-    """A client's configuration and its one channel, opened at construction.
+    """A client's configuration and its channel, opened at construction.
 
     Subclasses say which service they call and how to open a channel (sync or async).
+    A second channel, for health checks only, is opened on the first of them.
     """
 
     service: ClassVar[str]
@@ -174,22 +239,56 @@ class ClientBase(abc.ABC, Generic[ChannelT]):
         timeout: float = DEFAULT_TIMEOUT,
         wait_for_ready: bool = False,
         options: ChannelOptions = (),
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         """Open a channel to ``target``; every call gets ``timeout`` and ``wait_for_ready``.
 
-        ``target`` is any gRPC target: ``host:port``, ``dns:///host:port``,
-        ``ipv4:10.0.0.1:50051,10.0.0.2:50051``... ``timeout`` is the default deadline, in
-        seconds, of each call (retries included); a call may pass its own. With
-        ``wait_for_ready`` a call waits, until its deadline, for a server to come up
-        instead of failing at once with UNAVAILABLE. ``options`` are extra gRPC channel
-        options; they override the ones the client sets (such as its service config).
-        Raises ValueError for a timeout that is not a positive number.
+        ``target`` is any gRPC target (``host:port``, ``dns:///host:port``,
+        ``ipv4:10.0.0.1:50051,10.0.0.2:50051``...) or a comma-separated list of
+        ``host:port`` entries, translated by :func:`channel_target` (host names in a list
+        are resolved here, once). ``timeout`` is the default deadline, in seconds, of
+        each call (retries included); a call may pass its own. With ``wait_for_ready`` a
+        call waits, until its deadline, for a server to come up instead of failing at
+        once with UNAVAILABLE. ``options`` are extra gRPC channel options; they override
+        the ones the client sets (service config, keepalive...). ``credentials`` (see
+        :func:`client.tls_credentials`) make the channel TLS; None: plaintext.
+        Raises ValueError for a timeout that is not a positive number or a bad list.
         """
         self.target = target
         self._policy = CallPolicy(timeout, wait_for_ready)
-        logger.debug("opening a channel to %s for %s", target, self.service)
-        self._channel = self._open_channel(target, channel_options(self.service, options))
+        parsed = parse_target(target)
+        self._dial = parsed.dial
+        self._credentials = credentials
+        # Health checks go on a channel of their own that does not itself check health:
+        # through the main one a NOT_SERVING server could not be asked for its status.
+        self._probe_options = channel_options(
+            self.service, options, authority=parsed.authority, health_check=False
+        )
+        self._probe: ChannelT | None = None
+        logger.debug("opening a channel to %s (%s) for %s", target, parsed.dial, self.service)
+        self._channel = self._open_channel(
+            parsed.dial, channel_options(self.service, options, authority=parsed.authority)
+        )
+
+    def _open_channel(self, target: str, options: ChannelOptions) -> ChannelT:
+        """Open a channel: TLS with the client's credentials, or plaintext without."""
+        if self._credentials is None:
+            return self._insecure_channel(target, options)
+        return self._secure_channel(target, self._credentials, options)
+
+    @property
+    def _health_channel(self) -> ChannelT:
+        """The channel for health checks, opened on first use."""
+        if self._probe is None:
+            self._probe = self._open_channel(self._dial, self._probe_options)
+        return self._probe
 
     @abc.abstractmethod
-    def _open_channel(self, target: str, options: ChannelOptions) -> ChannelT:
-        """Open the insecure (plaintext HTTP/2) channel the client uses."""
+    def _insecure_channel(self, target: str, options: ChannelOptions) -> ChannelT:
+        """Open a plaintext HTTP/2 channel."""
+
+    @abc.abstractmethod
+    def _secure_channel(
+        self, target: str, credentials: grpc.ChannelCredentials, options: ChannelOptions
+    ) -> ChannelT:
+        """Open a TLS channel."""

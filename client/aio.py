@@ -11,6 +11,7 @@ The methods take ``timeout`` (ruff's ASYNC109 notwithstanding) rather than leavi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from datetime import timedelta
@@ -18,26 +19,68 @@ from functools import cached_property
 from typing import Self
 
 import grpc
+from grpc_health.v1 import health_pb2
 
 from chrono.date.v1 import date_service_pb2 as date_pb
 from chrono.date.v1 import date_service_pb2_grpc as date_grpc
 from chrono.time.v1 import time_service_pb2 as time_pb
 from chrono.time.v1 import time_service_pb2_grpc as time_grpc
 from client import _common
+from client._watch import WatchResume
 
 logger = logging.getLogger(__name__)
+
+_WatchCall = grpc.aio.UnaryStreamCall[time_pb.WatchTimeRequest, time_pb.WatchTimeResponse]
+
+
+async def _next_update(call: _WatchCall) -> time_pb.WatchTimeResponse | None:
+    """The stream's next update; None at its end. Raises grpc.RpcError if it failed."""
+    update = await call.read()
+    return update if isinstance(update, time_pb.WatchTimeResponse) else None
+
+
+async def _first_update(call: _WatchCall, limit: float | None) -> time_pb.WatchTimeResponse | None:
+    """The stream's first update; TimeoutError (the call cancelled) after ``limit`` seconds."""
+    if limit is None:
+        return await _next_update(call)
+    # Cancelling a pending read cancels the call.
+    return await asyncio.wait_for(_next_update(call), limit)
 
 
 class _AsyncClient(_common.ClientBase[grpc.aio.Channel]):
     """An asyncio client: one channel, closed by :meth:`close` or leaving ``async with``."""
 
-    def _open_channel(self, target: str, options: _common.ChannelOptions) -> grpc.aio.Channel:
+    def _insecure_channel(self, target: str, options: _common.ChannelOptions) -> grpc.aio.Channel:
         return grpc.aio.insecure_channel(target, options=options)
 
+    def _secure_channel(
+        self, target: str, credentials: grpc.ChannelCredentials, options: _common.ChannelOptions
+    ) -> grpc.aio.Channel:
+        return grpc.aio.secure_channel(target, credentials, options=options)
+
+    async def check_health(
+        self,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> health_pb2.HealthCheckResponse:
+        """The server's grpc.health.v1 status for this client's service.
+
+        See :meth:`client.TimeClient.check_health`.
+        """
+        check = self._health_channel.unary_unary(
+            _common.HEALTH_CHECK,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        request = _common.health_check_request(self.service)
+        return await check(request, **self._policy.unary(timeout))
+
     async def close(self) -> None:
-        """Close the channel, cancelling calls still in progress."""
+        """Close the channels, cancelling calls still in progress."""
         logger.debug("closing the channel to %s", self.target)
         await self._channel.close()
+        if self._probe is not None:
+            await self._probe.close()
 
     async def __aenter__(self) -> Self:
         """Use the client in an ``async with`` block, which closes it at the end."""
@@ -77,26 +120,49 @@ class AsyncTimeClient(_AsyncClient):
         max_updates: int = 0,
         *,
         timeout: float | None = None,
+        reconnect: bool = True,
     ) -> AsyncGenerator[time_pb.WatchTimeResponse, None]:
         """Updates of the time in ``time_zone``: one at once, then one every ``interval``.
 
         Use it with ``async for`` (it is not awaited). The rules for ``interval``,
-        ``max_updates`` and the deadline are those of :meth:`client.TimeClient.watch_time`:
-        an unbounded watch has no deadline unless ``timeout`` is given, because any
-        deadline would cut a healthy watch off. ``aclose()`` on the iterator (or closing
-        the client) cancels the call.
+        ``max_updates``, ``reconnect`` and the deadline are those of
+        :meth:`client.TimeClient.watch_time`: an unbounded watch has no deadline unless
+        ``timeout`` is given, because any deadline would cut a healthy watch off.
+        ``aclose()`` on the iterator (or closing the client) cancels the call.
         """
-        request = _common.watch_time_request(time_zone, interval, max_updates)
-        call = self._stub.WatchTime(request, **self._policy.watch(interval, max_updates, timeout))
+        resume = WatchResume(
+            self._policy, time_zone, interval, max_updates, timeout, reconnect=reconnect
+        )
+        call = self._open_watch(resume)
 
         async def updates() -> AsyncGenerator[time_pb.WatchTimeResponse, None]:
+            nonlocal call
             try:
-                async for update in call:
-                    yield update
+                while True:
+                    try:
+                        update = await _first_update(call, resume.first_update_limit())
+                        while update is not None:
+                            if resume.accept(update):
+                                yield update
+                                if resume.done:
+                                    return
+                            update = await _next_update(call)
+                        return
+                    except (grpc.RpcError, TimeoutError) as error:
+                        failed = error if isinstance(error, grpc.RpcError) else None
+                        delay = resume.reopen_delay(failed)
+                        if delay is None:
+                            raise resume.failure() from None
+                    await asyncio.sleep(delay)
+                    call = self._open_watch(resume)
             finally:
                 call.cancel()
 
         return updates()
+
+    def _open_watch(self, resume: WatchResume) -> _WatchCall:
+        request, settings = resume.call()
+        return self._stub.WatchTime(request, **settings)
 
     async def list_time_zones(
         self,

@@ -10,18 +10,22 @@ reads it). Calling a closed client raises ValueError.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Generator
 from datetime import timedelta
 from functools import cached_property
 from typing import Self
 
 import grpc
+from grpc_health.v1 import health_pb2
 
 from chrono.date.v1 import date_service_pb2 as date_pb
 from chrono.date.v1 import date_service_pb2_grpc as date_grpc
 from chrono.time.v1 import time_service_pb2 as time_pb
 from chrono.time.v1 import time_service_pb2_grpc as time_grpc
 from client import _common
+from client._watch import WatchResume
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +33,37 @@ logger = logging.getLogger(__name__)
 class _Client(_common.ClientBase[grpc.Channel]):
     """A blocking client: one channel, closed by :meth:`close` or leaving a ``with`` block."""
 
-    def _open_channel(self, target: str, options: _common.ChannelOptions) -> grpc.Channel:
+    def _insecure_channel(self, target: str, options: _common.ChannelOptions) -> grpc.Channel:
         return grpc.insecure_channel(target, options=options)
 
+    def _secure_channel(
+        self, target: str, credentials: grpc.ChannelCredentials, options: _common.ChannelOptions
+    ) -> grpc.Channel:
+        return grpc.secure_channel(target, credentials, options=options)
+
+    def check_health(self, *, timeout: float | None = None) -> health_pb2.HealthCheckResponse:
+        """The server's grpc.health.v1 status for this client's service.
+
+        ``status`` is SERVING when the server takes calls and NOT_SERVING while it drains
+        on its way down. The check goes to one of the target's servers and, unlike other
+        calls, also to a server that reports NOT_SERVING. Raises grpc.RpcError when no
+        answer comes (UNAVAILABLE, DEADLINE_EXCEEDED), or NOT_FOUND if the server does
+        not serve this service at all.
+        """
+        check = self._health_channel.unary_unary(
+            _common.HEALTH_CHECK,
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        request = _common.health_check_request(self.service)
+        return check(request, **self._policy.unary(timeout))
+
     def close(self) -> None:
-        """Close the channel, cancelling calls still in progress."""
+        """Close the channels, cancelling calls still in progress."""
         logger.debug("closing the channel to %s", self.target)
         self._channel.close()
+        if self._probe is not None:
+            self._probe.close()
 
     def __enter__(self) -> Self:
         """Use the client in a ``with`` block, which closes it at the end."""
@@ -44,6 +72,27 @@ class _Client(_common.ClientBase[grpc.Channel]):
     def __exit__(self, *exc_info: object) -> None:
         """Close the client."""
         self.close()
+
+
+class _FirstUpdateLimit:
+    """Cancels a call that brings no update within ``limit`` seconds (None: never)."""
+
+    def __init__(self, call: grpc.Call, limit: float | None) -> None:
+        self.fired = False
+        self._timer: threading.Timer | None = None
+        if limit is not None:
+            self._timer = threading.Timer(limit, self._fire, (call,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self, call: grpc.Call) -> None:
+        self.fired = True
+        call.cancel()
+
+    def cancel(self) -> None:
+        """Let the call run on: its first update came (or it ended)."""
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class TimeClient(_Client):
@@ -72,6 +121,7 @@ class TimeClient(_Client):
         max_updates: int = 0,
         *,
         timeout: float | None = None,
+        reconnect: bool = True,
     ) -> Generator[time_pb.WatchTimeResponse, None, None]:
         """Updates of the time in ``time_zone``: one at once, then one every ``interval``.
 
@@ -80,21 +130,51 @@ class TimeClient(_Client):
         updates are read as the iterator is consumed. Closing the iterator (or dropping
         it, or closing the client) cancels the call.
 
+        With ``reconnect`` (the default), a stream that ends with UNAVAILABLE after the
+        first update (a server draining or lost) is reopened, on any server of the
+        target, and the watch goes on; an update of an interval already delivered is
+        dropped and ``max_updates`` counts across streams. It fails after 5 reopens in a
+        row fail; see :class:`client._watch.WatchResume`. Without it, the error is raised.
+
         Deadline: with no ``timeout``, a bounded watch gets ``interval * max_updates``
         plus the client's timeout, enough for every update to arrive; an unbounded one
         gets no deadline at all, because any deadline would cut a healthy watch off at
-        that moment. Pass ``timeout`` to bound the whole watch yourself.
+        that moment. Pass ``timeout`` to bound the whole watch yourself, reopens included.
         """
-        request = _common.watch_time_request(time_zone, interval, max_updates)
-        call = self._stub.WatchTime(request, **self._policy.watch(interval, max_updates, timeout))
+        resume = WatchResume(
+            self._policy, time_zone, interval, max_updates, timeout, reconnect=reconnect
+        )
+        call = self._open_watch(resume)
 
         def updates() -> Generator[time_pb.WatchTimeResponse, None, None]:
+            nonlocal call
             try:
-                yield from call
+                while True:
+                    limit = _FirstUpdateLimit(call, resume.first_update_limit())
+                    try:
+                        for update in call:
+                            limit.cancel()
+                            if resume.accept(update):
+                                yield update
+                                if resume.done:
+                                    return
+                        return
+                    except grpc.RpcError as error:
+                        delay = resume.reopen_delay(None if limit.fired else error)
+                        if delay is None:
+                            raise resume.failure() from None
+                    finally:
+                        limit.cancel()
+                    time.sleep(delay)
+                    call = self._open_watch(resume)
             finally:
                 call.cancel()
 
         return updates()
+
+    def _open_watch(self, resume: WatchResume) -> grpc._CallIterator[time_pb.WatchTimeResponse]:
+        request, settings = resume.call()
+        return self._stub.WatchTime(request, **settings)
 
     def list_time_zones(
         self, page_size: int = 0, page_token: str = "", *, timeout: float | None = None

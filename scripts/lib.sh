@@ -19,7 +19,7 @@ ensure_venv() {
     # The native engine first, from its hash-pinned file, so that the extra below
     # finds it installed and verified.
     "$PY" -m pip install --quiet --require-hashes --no-deps -r requirements/native.txt
-    "$PY" -m pip install --quiet --editable ".[dev,native]"
+    "$PY" -m pip install --quiet --editable ".[dev,native,bench]"
     echo "$want" > "$stamp"
   fi
   export PATH="$PWD/$VENV/bin:$PATH"

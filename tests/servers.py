@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
 
-from chrono_server.app import App, ServiceSpec, Shared, create_server
+from chrono_server.app import App, ServiceSpec, Shared, create_server, wind_down
 from chrono_server.config import ServerSettings
 
 T = TypeVar("T")
@@ -67,14 +67,21 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def stop(self, grace: float = 0) -> None:
-        """Shut the server down as SIGTERM would, then end its loop."""
+        """Shut the server down as SIGTERM would, let its tasks finish, then end its loop."""
         if self._stopped:
             return
         self._stopped = True
-        self.run(self.app.shutdown(grace))
+        self.run(self._shutdown(grace))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    async def _shutdown(self, grace: float) -> None:
+        # As serve() does: health Watch streams of health-checking clients are still
+        # winding down; closed under them, they would print GeneratorExit into some
+        # later test's output.
+        await self.app.shutdown(grace)
+        await wind_down()
 
 
 def with_clock(
