@@ -14,6 +14,9 @@ from chrono_server.errors import ResourceExhaustedError
 SERVER_KEEPALIVE_MS = 60_000
 SERVER_KEEPALIVE_TIMEOUT_MS = 20_000
 
+# Calls that may wait for the server to pick them up (grpcio only).
+PENDING_CALLS = 20_000
+
 
 def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
     """The grpc server options that enforce ``settings``' limits."""
@@ -34,6 +37,13 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         ),
         ("grpc.http2.max_ping_strikes", 2 if settings.keepalive_min_interval > 0 else 0),
     ]
+    if settings.engine == "grpcio":
+        # grpc core cancels calls beyond ~3,000 waiting to be picked up by the server;
+        # thousands of watches reconnecting at once after a restart would be refused.
+        options += [
+            ("grpc.server.max_pending_requests", PENDING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", 2 * PENDING_CALLS),
+        ]
     if settings.max_connection_age > 0:
         options += [
             ("grpc.max_connection_age_ms", round(settings.max_connection_age * 1000)),

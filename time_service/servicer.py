@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
-import math
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +17,7 @@ from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from chrono_server.app import Shared
 from chrono_server.clock import utc_now
 from chrono_server.errors import InvalidArgumentError, shorten
+from time_service.ticks import Ticker
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +89,21 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
         self._draining = shared.draining
         self._clock = clock
         self._watches = shared.watches
+        self._ticker = Ticker(shared.draining)
+        # Watches that tick together in one zone get the same message.
+        self._cached_tick = 0.0
+        self._cached: dict[str, pb.WatchTimeResponse] = {}
+
+    def _tick_response(self, tick: float, zone: ZoneInfo) -> pb.WatchTimeResponse:
+        """The update for ``tick`` in ``zone``, built once for all the watches that share it."""
+        if tick != self._cached_tick:
+            self._cached_tick = tick
+            self._cached.clear()
+        response = self._cached.get(zone.key)
+        if response is None:
+            response = self._cached[zone.key] = pb.WatchTimeResponse()
+            fill_time(response, self._clock(), zone)
+        return response
 
     @property
     def open_watches(self) -> int:
@@ -118,36 +131,23 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
             )
         self._watches.acquire()
         try:
+            response = pb.WatchTimeResponse()
+            fill_time(response, self._clock(), zone)
             sent = 0
             while True:
-                response = pb.WatchTimeResponse()
-                fill_time(response, self._clock(), zone)
                 yield response
                 sent += 1
                 if sent == request.max_updates:
                     return
-                if not await self._sleep_to_next_tick(interval):
+                tick = await self._ticker.wait(interval)
+                if tick is None:
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE,
                         "the server is shutting down; reconnect to continue the watch",
                     )
+                response = self._tick_response(tick, zone)
         finally:
             self._watches.release()
-
-    async def _sleep_to_next_tick(self, interval: float) -> bool:
-        """Sleep until the next multiple of ``interval`` on the wall clock; False if draining."""
-        tick = (math.floor(time.time() / interval) + 1) * interval
-        # asyncio timers may fire a hair early: wait again until the clock really
-        # reached the tick, or the update would show the previous second.
-        while (remaining := tick - time.time()) > 0:
-            if self._draining.is_set():
-                return False
-            try:
-                await asyncio.wait_for(self._draining.wait(), remaining)
-            except TimeoutError:
-                continue
-            return False
-        return not self._draining.is_set()
 
     async def ListTimeZones(
         self, request: pb.ListTimeZonesRequest, context: Context
