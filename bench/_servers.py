@@ -263,10 +263,13 @@ class Server:
     def _wait_for_port(self, deadline: float) -> int:
         while time.monotonic() < deadline:
             self._alive()
-            # A chrono server with --metrics-port listens twice; its ready line says which
-            # port is gRPC.
+            # A chrono server with --metrics-port listens twice (and a supervisor answers
+            # scrapes before its workers serve): only its ready line says which is gRPC.
             if match := re.search(r"listening on [\d.]+:(\d+) ", self.log_tail(4000)):
                 return int(match.group(1))
+            if self.config.family.startswith("chrono") and "WARNING" not in self.config.argv:
+                time.sleep(0.01)
+                continue
             ports = _proc.listening_ports(self.tree())
             if ports:
                 if len(ports) > 1:

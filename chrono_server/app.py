@@ -17,6 +17,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from chrono_server import zones
+from chrono_server.access import FLUSH_SECONDS, AccessLog
+from chrono_server.access import LOGGER_NAME as ACCESS_LOGGER
 from chrono_server.config import ServerSettings, check, join_host_port
 from chrono_server.handlers import add_servicer
 from chrono_server.limits import WatchLimit, server_options
@@ -146,6 +148,8 @@ class App:
         self._names = names
         self._metrics_address = metrics_address
         self.metrics_endpoint: MetricsEndpoint | None = None
+        self.access: AccessLog | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Start serving (and answering scrapes); report SERVING for the server and each service."""
@@ -153,8 +157,16 @@ class App:
             host, port = self._metrics_address
             self.metrics_endpoint = MetricsEndpoint(host, port, self.metrics.registry)
         await self.server.start()
+        if self.access is not None:
+            self._flusher = asyncio.ensure_future(self._flush_access_log(self.access))
         for name in ("", *self._names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    @staticmethod
+    async def _flush_access_log(access: AccessLog) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            access.flush()
 
     async def shutdown(self, grace: float) -> None:
         """Drain: NOT_SERVING, end streams, refuse new calls, let in-flight ones finish."""
@@ -164,6 +176,10 @@ class App:
         self.shared.draining.set()
         logger.info("ending open streams; refusing new calls; draining for up to %.1f s", grace)
         await self.server.stop(grace)
+        if self._flusher is not None:
+            self._flusher.cancel()
+        if self.access is not None:
+            self.access.flush()
         logger.info("server stopped")
         if self.metrics_endpoint is not None:
             self.metrics_endpoint.close()
@@ -212,7 +228,10 @@ def create_server(
     metrics = Metrics() if settings.metrics_port is not None else None
     server = new_server(settings)
     draining = asyncio.Event()
-    observer = Observer(metrics, worker_name(), draining)
+    access = None
+    if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
+        access = AccessLog(json_lines=settings.log_format == "json")
+    observer = Observer(metrics, access, worker_name(), draining)
     name = spec.descriptor.full_name
     registrar: Any = _Registrar(server, observer, own=name)
     watches = WatchLimit(settings.max_watches, metrics.open_watches if metrics else None)
@@ -235,6 +254,7 @@ def create_server(
     if serve_metrics and settings.metrics_port is not None:
         metrics_address = (settings.host, settings.metrics_port)
     app = App(server, health_servicer, shared, observer, [name], metrics, metrics_address)
+    app.access = access
     return app, port
 
 

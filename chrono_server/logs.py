@@ -43,6 +43,13 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str, log_format: str) -> None:
     """Send the process's logs to stderr at ``level``, as ``text`` or ``json`` lines."""
+    # Neither format shows the caller's source line, thread or process, and working
+    # them out for every record (a stack walk among them) was most of what the access
+    # log cost per call: the logging HOWTO's "Optimization" switches turn that off.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from chrono_server.access import AccessLog
 from chrono_server.metrics import MethodMetrics, Metrics
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("chrono_server.access")
 
 REQUEST_ID = "x-request-id"
 """Metadata key of the caller's request id, echoed in the trailing metadata."""
@@ -43,14 +43,21 @@ _OK = "OK"
 class Observer:
     """Wraps method handlers with request ids, deadline checks, access logs and metrics."""
 
-    def __init__(self, metrics: Metrics | None, worker: str, draining: asyncio.Event) -> None:
-        """Record into ``metrics`` (None: no metrics); name the process ``worker``.
+    def __init__(
+        self,
+        metrics: Metrics | None,
+        access: AccessLog | None,
+        worker: str,
+        draining: asyncio.Event,
+    ) -> None:
+        """Record into ``metrics`` and ``access`` (None: off); name the process ``worker``.
 
         ``draining`` is set when shutdown begins: other services' streams (the health
         Watch) then get one last update written and are ended with UNAVAILABLE, since
         they would otherwise hold the shutdown for its whole grace.
         """
         self._metrics = metrics
+        self._access = access
         self._worker = worker
         # Unique across processes and restarts without a random draw per call.
         self._prefix = os.urandom(4).hex()
@@ -121,23 +128,8 @@ class Observer:
             children.seconds.observe(elapsed)
             if sent:
                 children.sent.inc(sent)
-        if access_logger.isEnabledFor(logging.INFO):
-            peer = context.peer()
-            access_logger.info(
-                "%s %s %.2fms peer=%s request_id=%s",
-                method,
-                code,
-                elapsed * 1000,
-                peer,
-                request_id,
-                extra={
-                    "method": method,
-                    "code": code,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "peer": peer,
-                    "request_id": request_id,
-                },
-            )
+        if self._access is not None:
+            self._access.record(method, code, elapsed * 1000, context.peer(), request_id)
 
     def _unary(
         self,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chrono_server.devcerts import DevCerts, write_dev_certs
 from date_service.server import SPEC as DATE_SPEC
 from tests.servers import ServerThread
 from time_service.server import SPEC as TIME_SPEC
@@ -39,3 +40,9 @@ def dead_target() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCerts:
+    """A development CA, a server certificate for localhost and 127.0.0.1, a client one."""
+    return write_dev_certs(tmp_path_factory.mktemp("certs"))

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from chrono_server.app import App, ServiceSpec, Shared, create_server, wind_down
 from chrono_server.config import ServerSettings
+from chrono_server.devcerts import DevCerts
 
 T = TypeVar("T")
 
@@ -32,6 +33,20 @@ def server_settings(**overrides: Any) -> ServerSettings:
         native = {"max_connection_age": 0.0, "keepalive_min_interval": 0.0}
     return ServerSettings(
         **{"host": "127.0.0.1", "port": 0, "grace": 1.0, "engine": ENGINE, **native, **overrides}
+    )
+
+
+def tls_settings(certs: DevCerts, *, mutual: bool = False) -> ServerSettings:
+    """A grpcio TLS server on 127.0.0.1:0 with ``certs``; ``mutual`` requires client certificates.
+
+    Always the grpcio engine: the native one has no TLS.
+    """
+    return ServerSettings(
+        port=0,
+        grace=1.0,
+        tls_cert=certs.server_cert,
+        tls_key=certs.server_key,
+        tls_client_ca=certs.ca if mutual else None,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shlex
 import subprocess
@@ -11,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from chrono_server.config import ServerSettings
-from chrono_server.devcerts import write_dev_certs
+from chrono_server.devcerts import DevCerts
 from tests.chrono_server.helpers import running
-from tests.servers import ServerThread
+from tests.servers import ServerThread, tls_settings
 from tests.test_grpcurl import EXIT_INVALID_ARGUMENT, GRPCURL
 from time_service.server import SPEC as TIME_SPEC
 
@@ -43,14 +41,12 @@ def test_readme_shows_grpcurl_commands() -> None:
 
 
 @pytest.fixture(scope="module")
-def tls_servers(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Path, ServerThread, ServerThread]]:
-    """Development certificates, and a TLS and an mTLS time server using them."""
-    certs = write_dev_certs(tmp_path_factory.mktemp("certs"))
-    tls = ServerSettings(port=0, grace=0.5, tls_cert=certs.server_cert, tls_key=certs.server_key)
-    mtls = dataclasses.replace(tls, tls_client_ca=certs.ca)
-    with running(TIME_SPEC, tls) as tls_server, running(TIME_SPEC, mtls) as mtls_server:
+def tls_servers(certs: DevCerts) -> Iterator[tuple[Path, ServerThread, ServerThread]]:
+    """The development certificates' folder, and a TLS and an mTLS time server using them."""
+    with (
+        running(TIME_SPEC, tls_settings(certs)) as tls_server,
+        running(TIME_SPEC, tls_settings(certs, mutual=True)) as mtls_server,
+    ):
         yield certs.ca.parent, tls_server, mtls_server
 
 

