@@ -138,6 +138,7 @@ class App:
         names: Sequence[str],
         metrics: Metrics | None,
         metrics_address: tuple[str, int] | None,
+        access: AccessLog | None,
     ) -> None:
         """Hold a server that is bound but not yet started."""
         self.server = server
@@ -148,7 +149,7 @@ class App:
         self._names = names
         self._metrics_address = metrics_address
         self.metrics_endpoint: MetricsEndpoint | None = None
-        self.access: AccessLog | None = None
+        self.access = access
         self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -253,8 +254,7 @@ def create_server(
     metrics_address = None
     if serve_metrics and settings.metrics_port is not None:
         metrics_address = (settings.host, settings.metrics_port)
-    app = App(server, health_servicer, shared, observer, [name], metrics, metrics_address)
-    app.access = access
+    app = App(server, health_servicer, shared, observer, [name], metrics, metrics_address, access)
     return app, port
 
 
@@ -331,6 +331,10 @@ def run(spec: ServiceSpec, settings: ServerSettings) -> int:
     except TlsFilesError as error:
         logger.error("%s", error)
         return 2
+    except OSError as error:
+        # The gRPC port fails as RuntimeError below; this is the metrics port.
+        logger.error("cannot serve metrics on port %s: %s", settings.metrics_port, error)
+        return 1
     except RuntimeError as error:
         if "Failed to bind" not in str(error):
             raise
