@@ -233,6 +233,17 @@ def test_busy_port_is_a_one_line_error(service: Service, held_port: int) -> None
     assert not [line for line in process.lines if "Traceback" in line or "listening on" in line]
 
 
+def test_busy_metrics_port_is_a_one_line_error(held_port: int) -> None:
+    """A --metrics-port another socket holds makes the process exit 1 with one clear line."""
+    argv = ["-m", "time_service", "--port", "0", "--metrics-port", str(held_port)]
+    with ServiceProcess(argv) as process:
+        assert process.finish() == 1
+    errors = [line for line in process.lines if " ERROR " in line]
+    assert len(errors) == 1
+    assert f"cannot serve metrics on port {held_port}: " in errors[0]
+    assert not [line for line in process.lines if "Traceback" in line]
+
+
 def test_second_server_on_a_port_fails_and_first_keeps_serving() -> None:
     """A second server on the first's port exits 1 instead of sharing it; the first serves on."""
     with ServiceProcess(["-m", "time_service", "--port", "0"]) as first:
