@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
@@ -34,6 +34,7 @@ WORKER = "x-chrono-worker"
 _MAX_REQUEST_ID = 128
 
 Context = grpc.aio.ServicerContext[Any, Any]
+T = TypeVar("T")
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
@@ -63,6 +64,7 @@ class Observer:
         self._prefix = os.urandom(4).hex()
         self._counter = itertools.count(1)
         self._draining = draining
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.shutting_down = False
 
     def wrap(self, method: str, handler: Handler, own: bool) -> Handler:
@@ -193,28 +195,38 @@ class Observer:
 
         return observed if inspect.isasyncgenfunction(behavior) else observed_writer  # type: ignore[return-value]
 
+    def _keep(self, task: asyncio.Task[T]) -> asyncio.Task[T]:
+        """``task``, referenced until it is done.
+
+        An engine may drop a cancelled call's coroutine without running its cleanup;
+        the tasks it started must not then be garbage-collected while still pending.
+        """
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     async def _until_drained(self, behavior: Any, request: Any, context: Context) -> None:
         """Run a writer-style stream until it ends or the server drains, then end it."""
         signal = _WriteSignal(context, self)
-        inner = asyncio.ensure_future(behavior(request, signal))
-        draining = asyncio.ensure_future(self._draining.wait())
+        inner = self._keep(asyncio.ensure_future(behavior(request, signal)))
+        draining = self._keep(asyncio.ensure_future(self._draining.wait()))
+        last_word = self._keep(asyncio.ensure_future(signal.wrote_late.wait()))
+        helpers = (inner, draining, last_word)
         try:
             await asyncio.wait((inner, draining), return_when=asyncio.FIRST_COMPLETED)
             if not inner.done():
                 # Let the NOT_SERVING update go out first; a stream with nothing more to
                 # say is ended after a moment anyway.
-                last_word = asyncio.ensure_future(signal.wrote_late.wait())
                 await asyncio.wait(
                     (inner, last_word),
                     timeout=_LAST_WORD_SECONDS,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
-                last_word.cancel()
         finally:
-            draining.cancel()
-            if not inner.done():
-                inner.cancel()
-                await asyncio.wait((inner,))
+            # Every helper task ends here, so that none is left pending at loop close.
+            for task in helpers:
+                task.cancel()
+            await asyncio.wait(helpers)
             if not inner.cancelled() and inner.exception() is not None:
                 # Mark it seen: when the caller has left, the last write fails, and
                 # asyncio would otherwise log that as an exception never retrieved.
