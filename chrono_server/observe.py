@@ -96,8 +96,13 @@ class Observer:
 
     def _begin(
         self, context: Context, children: MethodMetrics | None, one_request: bool
-    ) -> tuple[float, str]:
-        """Start a call's record: its clock, request id, trailers and counters."""
+    ) -> tuple[float, str, str]:
+        """Start a call's record: its clock, request id, peer, trailers and counters.
+
+        Whatever the end of the call needs from the context is read here, while the
+        call is live: grpcio 1.85 dereferences a freed call (SIGSEGV) when ``peer()`` is
+        asked after a stream's caller has gone.
+        """
         started = time.perf_counter()
         if children is not None:
             children.started.inc()
@@ -111,7 +116,8 @@ class Observer:
         if not request_id:
             request_id = f"{self._prefix}-{next(self._counter):x}"
         context.set_trailing_metadata(((REQUEST_ID, request_id), (WORKER, self._worker)))
-        return started, request_id
+        peer = context.peer() if self._access is not None else ""
+        return started, request_id, peer
 
     def _end(
         self,
@@ -121,6 +127,7 @@ class Observer:
         error: BaseException | None,
         started: float,
         request_id: str,
+        peer: str,
         sent: int,
     ) -> None:
         elapsed = time.perf_counter() - started
@@ -131,7 +138,7 @@ class Observer:
             if sent:
                 children.sent.inc(sent)
         if self._access is not None:
-            self._access.record(method, code, elapsed * 1000, context.peer(), request_id)
+            self._access.record(method, code, elapsed * 1000, peer, request_id)
 
     def _unary(
         self,
@@ -140,7 +147,7 @@ class Observer:
         children: MethodMetrics | None,
     ) -> Callable[[Any, Context], Awaitable[Any]]:
         async def observed(request: Any, context: Context) -> Any:
-            started, request_id = self._begin(context, children, one_request=True)
+            started, request_id, peer = self._begin(context, children, one_request=True)
             error: BaseException | None = None
             try:
                 await _refuse_if_expired(context)
@@ -149,7 +156,9 @@ class Observer:
                 error = raised
                 raise
             finally:
-                self._end(method, children, context, error, started, request_id, int(error is None))
+                self._end(
+                    method, children, context, error, started, request_id, peer, int(error is None)
+                )
 
         return observed
 
@@ -162,7 +171,7 @@ class Observer:
         one_request: bool,
     ) -> Callable[[Any, Context], AsyncIterator[Any]]:
         async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
-            started, request_id = self._begin(context, children, one_request)
+            started, request_id, peer = self._begin(context, children, one_request)
             error: BaseException | None = None
             sent = 0
             try:
@@ -174,12 +183,12 @@ class Observer:
                 error = raised
                 raise
             finally:
-                self._end(method, children, context, error, started, request_id, sent)
+                self._end(method, children, context, error, started, request_id, peer, sent)
 
         async def observed_writer(request: Any, context: Context) -> None:
             # Servicers that stream with context.write (grpc's health Watch) return a
             # coroutine, and grpc refuses a generator that wraps one.
-            started, request_id = self._begin(context, children, one_request)
+            started, request_id, peer = self._begin(context, children, one_request)
             error: BaseException | None = None
             try:
                 await _refuse_if_expired(context)
@@ -191,7 +200,7 @@ class Observer:
                 error = raised
                 raise
             finally:
-                self._end(method, children, context, error, started, request_id, 0)
+                self._end(method, children, context, error, started, request_id, peer, 0)
 
         return observed if inspect.isasyncgenfunction(behavior) else observed_writer  # type: ignore[return-value]
 
