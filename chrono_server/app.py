@@ -1,30 +1,36 @@
-"""The server both services share: build, serve, drain on SIGTERM/SIGINT, exit 0."""
+"""The server both services share: build it from parts, serve, drain on SIGTERM/SIGINT.
+
+:func:`create_server` builds a service's server as an ordered list of components
+(:mod:`chrono_server.components`); :func:`serve` starts them in order, waits for a signal,
+and stops them in reverse; :func:`run` is that in a process, with its exit status.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from google.protobuf.descriptor import ServiceDescriptor
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from chrono_server import zones
-from chrono_server.access import FLUSH_SECONDS, AccessLog
+from chrono_domain import zones
+from chrono_server import engines
 from chrono_server.access import LOGGER_NAME as ACCESS_LOGGER
+from chrono_server.access import AccessLog
+from chrono_server.components import AccessLogWriter, GrpcServer, Health
 from chrono_server.config import ServerSettings, check, join_host_port
-from chrono_server.handlers import add_servicer
-from chrono_server.limits import WatchLimit, server_options
-from chrono_server.main import ServiceEntry
+from chrono_server.handlers import RegistrationError, add_servicer
+from chrono_server.limits import server_options
 from chrono_server.metrics import Metrics, MetricsEndpoint
 from chrono_server.observe import Observer
+from chrono_server.spec import Component, Resources, ServiceSpec
 from chrono_server.tls import TlsFilesError, server_credentials
 
 if TYPE_CHECKING:
@@ -33,38 +39,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Shared:
-    """What the shared server hands each servicer when it is built."""
-
-    zones: zones.ZoneDatabase
-    # Set when shutdown begins: long-lived streams watch it and end at once.
-    draining: asyncio.Event
-    watches: WatchLimit
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """What a service package contributes: how it starts, its contract and its servicer."""
-
-    entry: ServiceEntry
-    descriptor: ServiceDescriptor
-    make_servicer: Callable[[Shared], object]
-
-    @property
-    def prog(self) -> str:
-        """The command name, used in logs."""
-        return self.entry.prog
-
-    @property
-    def env_prefix(self) -> str:
-        """The prefix of the service's environment variables."""
-        return self.entry.env_prefix
-
-    @property
-    def default_port(self) -> int:
-        """The port served when none is given."""
-        return self.entry.default_port
+class StartError(Exception):
+    """A component failed to start; the process exits 1 with this one line."""
 
 
 class _ObservedGeneric(grpc.GenericRpcHandler):
@@ -126,89 +102,86 @@ class _Registrar:
         self._server.add_registered_method_handlers(service, wrapped)
 
 
+class _Scrapes:
+    """The metrics endpoint as a component."""
+
+    name = "metrics endpoint"
+
+    def __init__(self, host: str, port: int, metrics: Metrics) -> None:
+        self.endpoint = MetricsEndpoint(host, port, metrics.registry)
+        self._port = port
+
+    @property
+    def port(self) -> int:
+        """The port scrapes go to."""
+        return self.endpoint.port
+
+    async def start(self) -> None:
+        try:
+            await self.endpoint.start()
+        except OSError as error:
+            raise StartError(f"cannot serve metrics on port {self._port}: {error}") from error
+
+    async def stop(self) -> None:
+        await self.endpoint.stop()
+
+
 class App:
-    """A built server and the pieces its start and shutdown need."""
+    """A built server: its components, in start order, and what tests look into."""
 
     def __init__(
         self,
-        server: grpc.aio.Server,
-        health_servicer: health.aio.HealthServicer,
-        shared: Shared,
-        observer: Observer,
-        names: Sequence[str],
+        components: Sequence[Component],
+        grpc_server: GrpcServer,
+        health_component: Health,
+        servicer: object,
+        zone_database: zones.ZoneDatabase,
         metrics: Metrics | None,
-        metrics_address: tuple[str, int] | None,
-        access: AccessLog | None,
     ) -> None:
-        """Hold a server that is bound but not yet started."""
-        self.server = server
-        self.health = health_servicer
-        self.shared = shared
-        self.observer = observer
+        """Hold the components of a server that is bound but not yet started."""
+        self.components = tuple(components)
+        self._grpc = grpc_server
+        self.server = grpc_server.server
+        self.health = health_component.servicer
+        self.servicer = servicer
+        self.zones = zone_database
         self.metrics = metrics
-        self._names = names
-        self._metrics_address = metrics_address
-        self.metrics_endpoint: MetricsEndpoint | None = None
-        self.access = access
-        self._flusher: asyncio.Task[None] | None = None
+        self._started: list[Component] = []
+
+    @property
+    def metrics_endpoint(self) -> _Scrapes | None:
+        """The component answering scrapes, if this server has one."""
+        found = [c for c in self.components if isinstance(c, _Scrapes)]
+        return found[0] if found else None
 
     async def start(self) -> None:
-        """Start serving (and answering scrapes); report SERVING for the server and each service."""
-        if self.metrics is not None and self._metrics_address is not None:
-            host, port = self._metrics_address
-            self.metrics_endpoint = MetricsEndpoint(host, port, self.metrics.registry)
-        await self.server.start()
-        if self.access is not None:
-            self._flusher = asyncio.ensure_future(self._flush_access_log(self.access))
-        for name in ("", *self._names):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        """Start every component in order; on a failure, stop those started and raise."""
+        for component in self.components:
+            logger.debug("starting %s", component.name)
+            try:
+                await component.start()
+            except Exception as error:
+                await self.shutdown()
+                if isinstance(error, StartError):
+                    raise
+                raise StartError(f"cannot start the {component.name}: {error}") from error
+            self._started.append(component)
 
-    @staticmethod
-    async def _flush_access_log(access: AccessLog) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            access.flush()
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Drain: stop every started component, the last started first, each step logged.
 
-    async def shutdown(self, grace: float) -> None:
-        """Drain: NOT_SERVING, end streams, refuse new calls, let in-flight ones finish."""
-        self.observer.shutting_down = True
-        await self.health.enter_graceful_shutdown()
-        logger.info("health set to NOT_SERVING")
-        self.shared.draining.set()
-        logger.info("ending open streams; refusing new calls; draining for up to %.1f s", grace)
-        await self.server.stop(grace)
-        if self._flusher is not None:
-            self._flusher.cancel()
-        if self.access is not None:
-            self.access.flush()
-        logger.info("server stopped")
-        if self.metrics_endpoint is not None:
-            self.metrics_endpoint.close()
+        ``grace`` overrides the settings' grace for calls in flight.
+        """
+        if grace is not None:
+            self._grpc.grace = grace
+        while self._started:
+            component = self._started.pop()
+            logger.debug("stopping %s", component.name)
+            await component.stop()
 
-
-def new_server(settings: ServerSettings) -> grpc.aio.Server:
-    """An unstarted server of ``settings.engine``, with the options that enforce the limits."""
-    if settings.engine == "native":
-        import pygrpc_native.aio
-
-        # It logs a busy port itself as a warning; run() says it once, as an error.
-        logging.getLogger("pygrpc_native").setLevel(logging.ERROR)
-        server: grpc.aio.Server = pygrpc_native.aio.server(options=server_options(settings))
-        return server
-    return grpc.aio.server(options=server_options(settings))
-
-
-async def stop_now(server: grpc.aio.Server) -> None:
-    """Stop at once, even while a graceful stop is still waiting out its grace."""
-    # pygrpc-native 0.5's stop() only waits for a stop already under way, whatever
-    # its grace: cancel its calls (and its fallback server's) so that one ends now.
-    # These are private names of that exact, pinned version; grpcio has neither.
-    for call in list(getattr(server, "_calls", {}).values()):
-        call.cancel()
-    fallback = getattr(server, "_fallback", None)
-    if fallback is not None:
-        await fallback.stop(0)
-    await server.stop(0)
+    async def stop_now(self) -> None:
+        """Stop the gRPC server at once, even while a drain is waiting out its grace."""
+        await self._grpc.stop_now()
 
 
 def worker_name() -> str:
@@ -222,22 +195,30 @@ def create_server(
     """Build the server for ``spec`` and bind it; return it with the port it got.
 
     With ``serve_metrics`` off (a worker process) metrics are recorded but a supervisor
-    answers the scrapes.
+    answers the scrapes. Raises RegistrationError if the servicer does not fit its service.
     """
     if problem := check(settings):
         raise ValueError(problem)
+    if settings.service is None and spec.entry.options is not None:
+        settings = dataclasses.replace(settings, service=spec.entry.options())
     metrics = Metrics() if settings.metrics_port is not None else None
-    server = new_server(settings)
+    server = engines.new_server(settings.engine, server_options(settings))
     draining = asyncio.Event()
     access = None
     if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
         access = AccessLog(json_lines=settings.log_format == "json")
-    observer = Observer(metrics, access, worker_name(), draining)
+    observer = Observer(metrics, access, worker_name(), draining, settings.max_request_bytes)
     name = spec.descriptor.full_name
     registrar: Any = _Registrar(server, observer, own=name)
-    watches = WatchLimit(settings.max_watches, metrics.open_watches if metrics else None)
-    shared = Shared(zones=zones.load(), draining=draining, watches=watches)
-    add_servicer(registrar, spec.descriptor, spec.make_servicer(shared))
+    zone_database = zones.load()
+    resources = Resources(
+        settings=settings,
+        zones=zone_database,
+        draining=draining,
+        registry=metrics.registry if metrics else None,
+    )
+    service = spec.build(resources)
+    add_servicer(registrar, spec.descriptor, service.servicer)
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
@@ -251,10 +232,16 @@ def create_server(
         port = server.add_secure_port(settings.address, server_credentials(settings))
     else:
         port = server.add_insecure_port(settings.address)
-    metrics_address = None
-    if serve_metrics and settings.metrics_port is not None:
-        metrics_address = (settings.host, settings.metrics_port)
-    app = App(server, health_servicer, shared, observer, [name], metrics, metrics_address, access)
+    components: list[Component] = []
+    if access is not None:
+        components.append(AccessLogWriter(access))
+    if serve_metrics and metrics is not None and settings.metrics_port is not None:
+        components.append(_Scrapes(settings.host, settings.metrics_port, metrics))
+    components.extend(service.components)
+    grpc_server = GrpcServer(server, settings.grace)
+    health_component = Health(health_servicer, [name], draining, observer)
+    components += [grpc_server, health_component]
+    app = App(components, grpc_server, health_component, service.servicer, zone_database, metrics)
     return app, port
 
 
@@ -279,7 +266,7 @@ async def serve(
     def on_signal(signum: int) -> None:
         if stop.is_set():
             logger.warning("received %s again; stopping now", signal.Signals(signum).name)
-            forced.append(loop.create_task(stop_now(app.server)))
+            forced.append(loop.create_task(app.stop_now()))
             return
         logger.info("received %s; shutting down", signal.Signals(signum).name)
         stop.set()
@@ -292,19 +279,19 @@ async def serve(
         loop.add_signal_handler(signal.SIGINT, on_signal, signal.SIGINT)
     await app.start()
     if on_ready is not None:
-        on_ready(port, app.shared.zones.version)
+        on_ready(port, app.zones.version)
     else:
         logger.info(
             "%s listening on %s (tzdata %s, reflection %s, tls %s, engine %s)",
-            spec.prog,
+            spec.entry.prog,
             join_host_port(settings.host, port),
-            app.shared.zones.version,
+            app.zones.version,
             "on" if settings.reflection else "off",
             ("mtls" if settings.tls_client_ca else "on") if settings.tls else "off",
             settings.engine,
         )
     await stop.wait()
-    await app.shutdown(settings.grace)
+    await app.shutdown()
     await wind_down()
 
 
@@ -331,9 +318,8 @@ def run(spec: ServiceSpec, settings: ServerSettings) -> int:
     except TlsFilesError as error:
         logger.error("%s", error)
         return 2
-    except OSError as error:
-        # The gRPC port fails as RuntimeError below; this is the metrics port.
-        logger.error("cannot serve metrics on port %s: %s", settings.metrics_port, error)
+    except (StartError, RegistrationError) as error:
+        logger.error("%s", error)
         return 1
     except RuntimeError as error:
         if "Failed to bind" not in str(error):
@@ -343,5 +329,5 @@ def run(spec: ServiceSpec, settings: ServerSettings) -> int:
             settings.address,
         )
         return 1
-    logger.info("%s exited cleanly", spec.prog)
+    logger.info("%s exited cleanly", spec.entry.prog)
     return 0

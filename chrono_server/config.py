@@ -1,10 +1,13 @@
-"""Server settings: one frozen dataclass, built once from flags and environment."""
+"""Server settings: one frozen dataclass, built once from flags and environment.
+
+The converters (:func:`whole`, :func:`seconds`, :func:`choice`) check a flag's text; a
+service declares its own flags with them and :func:`chrono_server.spec.option`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import math
 import os
 import ssl
@@ -13,44 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chrono_server import engines
+from chrono_server.spec import Option, ServiceEntry, option
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
-ENGINES = ("grpcio", "native")
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Everything a server process needs to know, fixed at start-up."""
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    grace: float = 5.0
-    log_level: str = "INFO"
-    log_format: str = "text"
-    reflection: bool = True
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    tls_client_ca: Path | None = None
-    metrics_port: int | None = None
-    # The API's largest request is a zone name and a page token: a few hundred bytes.
-    max_request_bytes: int = 4096
-    max_concurrent_streams: int = 100
-    max_watches: int = 10_000
-    keepalive_min_interval: float = 10.0
-    max_connection_age: float = 300.0
-    max_connection_age_grace: float = 30.0
-    workers: int = 1
-    engine: str = "grpcio"
-
-    @property
-    def address(self) -> str:
-        """The address to bind, with IPv6 hosts in brackets."""
-        return join_host_port(self.host, self.port)
-
-    @property
-    def tls(self) -> bool:
-        """Whether the server speaks TLS."""
-        return self.tls_cert is not None
 
 
 def join_host_port(host: str, port: int) -> str:
@@ -65,7 +35,8 @@ def _host(text: str) -> str:
     return text
 
 
-def _whole(name: str, low: int, high: int) -> Callable[[str], int]:
+def whole(name: str, low: int, high: int) -> Callable[[str], int]:
+    """A converter to a whole number from ``low`` to ``high``; ``name`` is for messages."""
     def convert(text: str) -> int:
         try:
             value = int(text)
@@ -82,7 +53,8 @@ def _whole(name: str, low: int, high: int) -> Callable[[str], int]:
     return convert
 
 
-def _seconds(name: str, positive: bool = False) -> Callable[[str], float]:
+def seconds(name: str, positive: bool = False) -> Callable[[str], float]:
+    """A converter to a finite number of seconds, 0 or more (more than 0 if ``positive``)."""
     def convert(text: str) -> float:
         try:
             value = float(text)
@@ -98,7 +70,8 @@ def _seconds(name: str, positive: bool = False) -> Callable[[str], float]:
     return convert
 
 
-def _choice(name: str, choices: Sequence[str], fold: Callable[[str], str]) -> Callable[[str], str]:
+def choice(name: str, choices: Sequence[str], fold: Callable[[str], str]) -> Callable[[str], str]:
+    """A converter to one of ``choices``, after ``fold`` (such as str.lower)."""
     def convert(text: str) -> str:
         value = fold(text)
         if value not in choices:
@@ -123,116 +96,134 @@ def _file(name: str) -> Callable[[str], Path]:
 def _workers(text: str) -> int:
     if text == "auto":
         return os.cpu_count() or 1
-    return _whole("workers", 1, 256)(text)
+    return whole("workers", 1, 256)(text)
 
 
-_port = _whole("port", 0, 65535)
+_port = whole("port", 0, 65535)
 
-# dest -> (converter, metavar, help). Defaults come from ServerSettings; each option
-# also reads {PREFIX}_{DEST} from the environment when the flag is left out.
-_OPTIONS: dict[str, tuple[Callable[[str], Any], str, str]] = {
-    "host": (_host, "HOST", "address to listen on"),
-    "port": (_port, "PORT", "port to listen on, 0 for any free one"),
-    "grace": (_seconds("grace"), "SECONDS", "how long in-flight calls may finish on shutdown"),
-    "log_level": (_choice("log level", LOG_LEVELS, str.upper), "LEVEL", "/".join(LOG_LEVELS)),
-    "log_format": (
-        _choice("log format", LOG_FORMATS, str.lower),
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything a server process needs to know, fixed at start-up.
+
+    Each field is declared once, as a flag with its environment variable; a service's
+    own flags live in its entry's ``options`` class, whose instance is ``service``.
+    """
+
+    host: str = option("127.0.0.1", _host, "HOST", "address to listen on")
+    port: int = option(0, _port, "PORT", "port to listen on, 0 for any free one")
+    grace: float = option(
+        5.0, seconds("grace"), "SECONDS", "how long in-flight calls may finish on shutdown"
+    )
+    log_level: str = option(
+        "INFO", choice("log level", LOG_LEVELS, str.upper), "LEVEL", "/".join(LOG_LEVELS)
+    )
+    log_format: str = option(
+        "text",
+        choice("log format", LOG_FORMATS, str.lower),
         "FORMAT",
         "text, or json: one object per line",
-    ),
-    "tls_cert": (_file("TLS certificate"), "FILE", "PEM certificate chain: serve TLS"),
-    "tls_key": (_file("TLS key"), "FILE", "PEM private key of --tls-cert"),
-    "tls_client_ca": (
+    )
+    reflection: bool = True
+    tls_cert: Path | None = option(
+        None, _file("TLS certificate"), "FILE", "PEM certificate chain: serve TLS"
+    )
+    tls_key: Path | None = option(None, _file("TLS key"), "FILE", "PEM private key of --tls-cert")
+    tls_client_ca: Path | None = option(
+        None,
         _file("client CA"),
         "FILE",
         "PEM CA bundle: require client certificates signed by it (mTLS)",
-    ),
-    "metrics_port": (
-        _port,
-        "PORT",
-        "serve Prometheus /metrics over HTTP on this port; off if unset",
-    ),
-    "max_request_bytes": (
-        _whole("max request bytes", 64, 4 * 1024 * 1024),
+    )
+    metrics_port: int | None = option(
+        None, _port, "PORT", "serve Prometheus /metrics over HTTP on this port; off if unset"
+    )
+    # The API's largest request is a zone name and a page token: a few hundred bytes.
+    max_request_bytes: int = option(
+        4096,
+        whole("max request bytes", 64, 4 * 1024 * 1024),
         "BYTES",
         "largest request message accepted; larger ones get RESOURCE_EXHAUSTED",
-    ),
-    "max_concurrent_streams": (
-        _whole("max concurrent streams", 1, 1_000_000),
+    )
+    max_concurrent_streams: int = option(
+        100,
+        whole("max concurrent streams", 1, 1_000_000),
         "N",
         "calls one connection may have open at once",
-    ),
-    "max_watches": (
-        _whole("max watches", 0, 1_000_000),
-        "N",
-        "open WatchTime streams per process; more get RESOURCE_EXHAUSTED",
-    ),
-    "keepalive_min_interval": (
-        _seconds("keepalive min interval"),
+    )
+    keepalive_min_interval: float = option(
+        10.0,
+        seconds("keepalive min interval"),
         "SECONDS",
         "clients that ping more often than this are disconnected (0: any rate)",
-    ),
-    "max_connection_age": (
-        _seconds("max connection age"),
+    )
+    max_connection_age: float = option(
+        300.0,
+        seconds("max connection age"),
         "SECONDS",
         "close connections this old (0: never), so clients re-resolve and rebalance",
-    ),
-    "max_connection_age_grace": (
-        _seconds("max connection age grace"),
+    )
+    max_connection_age_grace: float = option(
+        30.0,
+        seconds("max connection age grace"),
         "SECONDS",
         "how long calls on an aged connection may still run",
-    ),
-    "workers": (_workers, "N", "server processes sharing the port, or auto (one per CPU)"),
-    "engine": (
-        _choice("engine", ENGINES, str.lower),
+    )
+    workers: int = option(
+        1, _workers, "N", "server processes sharing the port, or auto (one per CPU)"
+    )
+    engine: str = option(
+        "grpcio",
+        choice("engine", engines.ENGINES, str.lower),
         "ENGINE",
         "grpcio, or native (pygrpc-native; the 'native' extra)",
-    ),
-}
+    )
+    service: Any = None
+    """The service's own options: an instance of its entry's ``options`` class, or None."""
 
-_DEFAULTS = {field.name: field.default for field in dataclasses.fields(ServerSettings)}
+    @property
+    def address(self) -> str:
+        """The address to bind, with IPv6 hosts in brackets."""
+        return join_host_port(self.host, self.port)
 
-
-def _default_text(dest: str) -> str:
-    value = _DEFAULTS[dest]
-    return "unset" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    @property
+    def tls(self) -> bool:
+        """Whether the server speaks TLS."""
+        return self.tls_cert is not None
 
 
 def check_tls_files(cert: Path, key: Path, client_ca: Path | None) -> None:
-    """Raise OSError or ValueError unless the files are PEM and the key fits the certificate.
+    """Raise OSError or ValueError unless the files can serve TLS now.
 
-    grpc takes any bytes and fails each handshake later; the ssl module checks now.
+    That is: they are PEM, the key fits the certificate, and the certificate is valid
+    today. grpc takes any bytes, and any dates, and fails each handshake later; the ssl
+    module checks the files now, and cryptography reads the dates, which ssl cannot.
+    Only the server's own certificate is dated: an expired extra certificate further
+    down the chain (an old cross-signature) need not break a client's path to a root.
     """
+    # Here rather than at the top: only a server with TLS pays for importing it.
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     if client_ca is not None:
         context.load_verify_locations(client_ca)
-
-
-# What the native engine cannot do; left unset, these are off under it.
-_NATIVE_LIMITS = ("max_connection_age", "keepalive_min_interval")
+    # load_cert_chain used the first certificate in the file as the server's own.
+    leaf = x509.load_pem_x509_certificates(cert.read_bytes())[0]
+    start, end = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    now = datetime.now(UTC)
+    if now < start:
+        raise ValueError(f"--tls-cert {cert} is not valid until {start:%Y-%m-%d %H:%M:%S} UTC")
+    if now > end:
+        raise ValueError(f"--tls-cert {cert} expired on {end:%Y-%m-%d %H:%M:%S} UTC")
 
 
 def check(settings: ServerSettings) -> str | None:
     """The problem with a combination of settings, or None."""
-    if settings.engine == "native":
-        if importlib.util.find_spec("pygrpc_native") is None:
-            return (
-                "--engine native needs the pygrpc-native package: "
-                "pip install 'chrono[native]' (or use --engine grpcio)"
-            )
-        if settings.tls:
-            return "--engine native cannot serve TLS; use --engine grpcio for --tls-*"
-        enforced = [
-            f"--{name.replace('_', '-')} {getattr(settings, name):g}"
-            for name in _NATIVE_LIMITS
-            if getattr(settings, name) > 0
-        ]
-        if enforced:
-            return (
-                f"--engine native cannot enforce {' or '.join(enforced)}; set them to 0 to "
-                "run without, or use --engine grpcio"
-            )
+    if problem := engines.check(settings):
+        return problem
     if (settings.tls_cert is None) != (settings.tls_key is None):
         return "--tls-cert and --tls-key go together: pass both, or neither"
     if settings.tls_client_ca is not None and settings.tls_cert is None:
@@ -247,29 +238,44 @@ def check(settings: ServerSettings) -> str | None:
     return None
 
 
+def _declared(cls: type) -> list[tuple[dataclasses.Field[Any], Option]]:
+    """The fields of a settings class that are flags, with their declarations."""
+    return [
+        (item, item.metadata["option"])
+        for item in dataclasses.fields(cls)
+        if "option" in item.metadata
+    ]
+
+
+def _default_text(value: Any) -> str:
+    return "unset" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def parse_settings(
-    prog: str,
-    env_prefix: str,
-    default_port: int,
+    entry: ServiceEntry,
     argv: Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ServerSettings:
     """Build settings from flags, falling back to ``{env_prefix}_*`` variables, then defaults.
 
-    Bad values exit with status 2 and a message naming the flag or variable, as argparse does.
+    The flags are the shared server's and those of ``entry.options``. Bad values exit
+    with status 2 and a message naming the flag or variable, as argparse does.
     """
     env = os.environ if environ is None else environ
+    prog = entry.prog
     parser = argparse.ArgumentParser(prog=prog, description=f"Run the {prog} gRPC server.")
-    defaults: dict[str, Any] = {**_DEFAULTS, "port": default_port}
-    for dest, (convert, metavar, text) in _OPTIONS.items():
-        default = str(default_port) if dest == "port" else _default_text(dest)
+    classes: list[type] = [ServerSettings, *([entry.options] if entry.options else [])]
+    declared = [(cls, item, declared) for cls in classes for item, declared in _declared(cls)]
+    for _, item, declared_option in declared:
+        default = entry.default_port if item.name == "port" else item.default
         # Left out, a flag stays None and falls back to its variable after parsing, so
         # that a bad variable is reported under its own name and a flag overrides it.
         parser.add_argument(
-            f"--{dest.replace('_', '-')}",
-            type=convert,
-            metavar=metavar,
-            help=f"{text} (env {env_prefix}_{dest.upper()}; default {default})",
+            f"--{item.name.replace('_', '-')}",
+            type=declared_option.convert,
+            metavar=declared_option.metavar,
+            help=f"{declared_option.help} (env {entry.env_prefix}_{item.name.upper()}; "
+            f"default {_default_text(default)})",
         )
     parser.add_argument(
         "--no-reflection",
@@ -277,21 +283,21 @@ def parse_settings(
         help="do not serve gRPC server reflection (default: served)",
     )
     args = parser.parse_args(argv)
-    given: dict[str, Any] = {}
-    for dest, (convert, _, _) in _OPTIONS.items():
-        value = getattr(args, dest)
-        variable = f"{env_prefix}_{dest.upper()}"
+    given: dict[type, dict[str, Any]] = {cls: {} for cls in classes}
+    for cls, item, declared_option in declared:
+        value = getattr(args, item.name)
+        variable = f"{entry.env_prefix}_{item.name.upper()}"
         if value is None and variable in env:
             try:
-                value = convert(env[variable])
+                value = declared_option.convert(env[variable])
             except argparse.ArgumentTypeError as error:
                 parser.error(f"environment variable {variable}: {error}")
-        given[dest] = value
-    if given["engine"] == "native":
-        # Limits the native engine cannot enforce are off unless asked for (and refused).
-        defaults.update(dict.fromkeys(_NATIVE_LIMITS, 0.0))
-    values = {dest: defaults[dest] if value is None else value for dest, value in given.items()}
-    settings = ServerSettings(reflection=not args.no_reflection, **values)
+        if value is not None:
+            given[cls][item.name] = value
+    common = {"port": entry.default_port, **given[ServerSettings]}
+    common = {**engines.defaults(common.get("engine", "grpcio")), **common}
+    service = entry.options(**given[entry.options]) if entry.options else None
+    settings = ServerSettings(reflection=not args.no_reflection, service=service, **common)
     if problem := check(settings):
         parser.error(problem)
     return settings

@@ -1,17 +1,34 @@
-"""Client errors as canonical gRPC statuses with google.rpc details (AIP-193)."""
+"""Every error a server sends, as a canonical status with google.rpc details (AIP-193).
+
+Each status carries a ``google.rpc.ErrorInfo`` whose ``domain`` is the full name of the
+gRPC service that answered (``chrono.time.v1.TimeService``; ``grpc.health.v1.Health`` for
+the health service): proto package names are globally unique, so the pair of domain and
+reason is too. Domain errors (:mod:`chrono_domain.errors`) add a ``BadRequest`` naming the
+field or a ``QuotaFailure`` naming the limit.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-ERROR_DOMAIN = "chrono"
+from chrono_domain.errors import DomainError, InvalidArgumentError, ResourceExhaustedError
+
+# Reasons of the errors the shared server itself sends, whatever the service.
+MALFORMED_REQUEST = "MALFORMED_REQUEST"
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+SERVER_SHUTTING_DOWN = "SERVER_SHUTTING_DOWN"
+DEADLINE_EXPIRED = "DEADLINE_EXPIRED"
+METHOD_NOT_IMPLEMENTED = "METHOD_NOT_IMPLEMENTED"
 
 
-def _pack(*details: Message) -> list[any_pb2.Any]:
+def _pack(details: tuple[Message, ...]) -> list[any_pb2.Any]:
     packed = []
     for detail in details:
         item = any_pb2.Any()
@@ -20,77 +37,66 @@ def _pack(*details: Message) -> list[any_pb2.Any]:
     return packed
 
 
-class ChronoError(Exception):
-    """A failure the caller should see as a canonical status with google.rpc details."""
+def rich_status(
+    code: grpc.StatusCode,
+    message: str,
+    reason: str,
+    domain: str,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    details: tuple[Message, ...] = (),
+) -> grpc.Status:
+    """A status with ``message``, the given ``details`` and an ErrorInfo with ``reason``."""
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata or {})
+    status = status_pb2.Status(
+        code=code.value[0], message=message, details=_pack((*details, info))
+    )
+    return rpc_status.to_status(status)
 
-    def to_status(self) -> grpc.Status:
-        """The rich status to abort the call with."""
-        raise NotImplementedError
 
+class ServiceError(Exception):
+    """A condition of the server (not of the request) to answer with ``code`` and ``reason``."""
 
-class InvalidArgumentError(ChronoError):
-    """A request field the caller must fix; becomes INVALID_ARGUMENT with a BadRequest detail."""
-
-    def __init__(self, field: str, description: str, reason: str) -> None:
-        """Name the offending ``field``, say what is wrong in ``description``.
-
-        ``reason`` is an UPPER_SNAKE_CASE constant for google.rpc.ErrorInfo.
-        """
-        super().__init__(description)
-        self.field = field
-        self.description = description
+    def __init__(self, code: grpc.StatusCode, message: str, reason: str) -> None:
+        """Answer with ``code``, ``message`` (what the caller should do) and ``reason``."""
+        super().__init__(message)
+        self.code = code
+        self.message = message
         self.reason = reason
 
-    def to_status(self) -> grpc.Status:
-        """INVALID_ARGUMENT with BadRequest and ErrorInfo details."""
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=self.field, description=self.description
-                )
-            ]
+
+def shutting_down(what: str = "reconnect") -> ServiceError:
+    """UNAVAILABLE for a call the server ends because it is draining; ``what`` to do next."""
+    return ServiceError(
+        grpc.StatusCode.UNAVAILABLE, f"the server is shutting down; {what}", SERVER_SHUTTING_DOWN
+    )
+
+
+def to_status(error: DomainError | ServiceError, domain: str) -> grpc.Status:
+    """The status a domain or service error is answered with, for the service ``domain``."""
+    if isinstance(error, ServiceError):
+        return rich_status(error.code, error.message, error.reason, domain)
+    if isinstance(error, InvalidArgumentError):
+        field = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.description
         )
-        info = error_details_pb2.ErrorInfo(
-            reason=self.reason, domain=ERROR_DOMAIN, metadata={"field": self.field}
+        return rich_status(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            error.description,
+            error.reason,
+            domain,
+            metadata={"field": error.field},
+            details=(error_details_pb2.BadRequest(field_violations=[field]),),
         )
-        status = status_pb2.Status(
-            code=code_pb2.INVALID_ARGUMENT,
-            message=self.description,
-            details=_pack(bad_request, info),
+    if isinstance(error, ResourceExhaustedError):
+        violation = error_details_pb2.QuotaFailure.Violation(
+            subject=error.subject, description=error.description
         )
-        return rpc_status.to_status(status)
-
-
-class ResourceExhaustedError(ChronoError):
-    """A server limit the call would exceed; becomes RESOURCE_EXHAUSTED with a QuotaFailure."""
-
-    def __init__(self, subject: str, description: str, reason: str) -> None:
-        """Say which limit (``subject``) and what to do (``description``)."""
-        super().__init__(description)
-        self.subject = subject
-        self.description = description
-        self.reason = reason
-
-    def to_status(self) -> grpc.Status:
-        """RESOURCE_EXHAUSTED with QuotaFailure and ErrorInfo details."""
-        quota = error_details_pb2.QuotaFailure(
-            violations=[
-                error_details_pb2.QuotaFailure.Violation(
-                    subject=self.subject, description=self.description
-                )
-            ]
+        return rich_status(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            error.description,
+            error.reason,
+            domain,
+            details=(error_details_pb2.QuotaFailure(violations=[violation]),),
         )
-        info = error_details_pb2.ErrorInfo(reason=self.reason, domain=ERROR_DOMAIN)
-        status = status_pb2.Status(
-            code=code_pb2.RESOURCE_EXHAUSTED,
-            message=self.description,
-            details=_pack(quota, info),
-        )
-        return rpc_status.to_status(status)
-
-
-def shorten(text: str, limit: int = 40) -> str:
-    """Quote caller input for an error message without echoing kilobytes of it back."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
+    return rich_status(grpc.StatusCode.INVALID_ARGUMENT, error.description, error.reason, domain)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import Gauge
-
 from chrono_server.config import ServerSettings
-from chrono_server.errors import ResourceExhaustedError
 
 # How often the server itself pings an idle client to find dead connections, and how
 # long it waits for the answer; a watch on a vanished client is freed within both.
 SERVER_KEEPALIVE_MS = 60_000
 SERVER_KEEPALIVE_TIMEOUT_MS = 20_000
+
+# The largest message grpc core itself takes in (its default).
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 # Calls that may wait for the server to pick them up (grpcio only).
 PENDING_CALLS = 20_000
@@ -24,7 +24,10 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         # grpc turns SO_REUSEPORT on by default; off, a busy port fails to bind instead
         # of silently sharing it with another process. Workers share it on purpose.
         ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
-        ("grpc.max_receive_message_length", settings.max_request_bytes),
+        # The server checks --max-request-bytes itself, so that a request over it gets
+        # a status with its reason; grpc core refuses, without one, only beyond its own
+        # default of 4 MiB.
+        ("grpc.max_receive_message_length", max(settings.max_request_bytes, MAX_MESSAGE_BYTES)),
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.keepalive_time_ms", SERVER_KEEPALIVE_MS),
@@ -50,32 +53,3 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
             ("grpc.max_connection_age_grace_ms", round(settings.max_connection_age_grace * 1000)),
         ]
     return options
-
-
-class WatchLimit:
-    """Counts the process's open watches and refuses one beyond the limit."""
-
-    def __init__(self, limit: int, gauge: Gauge | None = None) -> None:
-        """Allow ``limit`` open watches; mirror the count in ``gauge`` if given."""
-        self.limit = limit
-        self.open = 0
-        self._gauge = gauge
-
-    def acquire(self) -> None:
-        """Count one more open watch; raise ResourceExhaustedError at the limit."""
-        if self.open >= self.limit:
-            raise ResourceExhaustedError(
-                "watches per server process",
-                f"this server already has {self.open} open watches, its limit "
-                f"(--max-watches {self.limit}); retry later, or on another replica",
-                "TOO_MANY_WATCHES",
-            )
-        self.open += 1
-        if self._gauge is not None:
-            self._gauge.inc()
-
-    def release(self) -> None:
-        """Count one watch fewer."""
-        self.open -= 1
-        if self._gauge is not None:
-            self._gauge.dec()

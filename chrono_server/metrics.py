@@ -1,4 +1,7 @@
-"""Prometheus metrics: the conventional gRPC server families, open watches, the process.
+"""Prometheus metrics: the conventional gRPC server families and the process.
+
+A service adds families of its own to the same registry (the time service counts its
+open watches).
 
 The family and label names follow go-grpc-prometheus, so existing gRPC dashboards and
 alerts work unchanged. Each server has its own registry (tests run several servers in
@@ -78,12 +81,6 @@ class Metrics:
             "Response messages sent by the server.",
             _LABELS,
             registry=registry,
-        )
-        self.open_watches = Gauge(
-            "chrono_open_watches",
-            "WatchTime streams open now.",
-            registry=registry,
-            multiprocess_mode="livesum",
         )
 
     def method(self, grpc_type: str, full_method: str) -> MethodMetrics:

@@ -1,9 +1,13 @@
-"""What every RPC passes through: request id, deadline check, access log line, metrics.
+"""What every RPC of every service passes through, in one layer per call.
 
 Each method handler is wrapped once, when it is registered, with everything it needs
-(its metric children, its log fields) bound in advance; per call there is a clock read,
-a metadata scan, and the log line and counters themselves. Interceptors would redo the
-method lookup on every call.
+(its metric children, its service's error domain, its request parser) bound in advance.
+Per call the wrapper reads the clock and the caller's request id, parses the request
+itself (grpc would answer a body that does not parse with UNKNOWN and a traceback), refuses
+one that is too large or already past its deadline, maps what the servicer raises to a
+rich status (:mod:`chrono_server.errors`), and writes the access line and the counters.
+Interceptors would redo the method lookup on every call, and a second wrapper would add a
+coroutine layer to each.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import grpc
 
+from chrono_domain.errors import DomainError
+from chrono_server import errors
 from chrono_server.access import AccessLog
+from chrono_server.errors import ServiceError, shutting_down, to_status
 from chrono_server.metrics import MethodMetrics, Metrics
 
 logger = logging.getLogger(__name__)
@@ -33,16 +40,36 @@ WORKER = "x-chrono-worker"
 # A request id longer than this is cut: it goes into every log line.
 _MAX_REQUEST_ID = 128
 
+# How long a draining server waits for another service's stream to write its last update.
+_LAST_WORD_SECONDS = 1.0
+
 Context = grpc.aio.ServicerContext[Any, Any]
+Parse = Callable[[bytes], Any]
 T = TypeVar("T")
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
 _OK = "OK"
+_INT_CODES = {status.value[0]: status.name for status in grpc.StatusCode}
+
+
+class _Call:
+    """What one call's record needs at its end, read while the call was live.
+
+    grpcio 1.85 dereferences a freed call (SIGSEGV) when ``peer()`` is asked after a
+    stream's caller has gone: nothing is read from the context once it may have ended.
+    """
+
+    __slots__ = ("peer", "request_id", "started")
+
+    def __init__(self, started: float, request_id: str, peer: str) -> None:
+        self.started = started
+        self.request_id = request_id
+        self.peer = peer
 
 
 class Observer:
-    """Wraps method handlers with request ids, deadline checks, access logs and metrics."""
+    """Wraps method handlers with parsing, limits, error mapping, access logs and metrics."""
 
     def __init__(
         self,
@@ -50,16 +77,19 @@ class Observer:
         access: AccessLog | None,
         worker: str,
         draining: asyncio.Event,
+        max_request_bytes: int,
     ) -> None:
         """Record into ``metrics`` and ``access`` (None: off); name the process ``worker``.
 
         ``draining`` is set when shutdown begins: other services' streams (the health
         Watch) then get one last update written and are ended with UNAVAILABLE, since
-        they would otherwise hold the shutdown for its whole grace.
+        they would otherwise hold the shutdown for its whole grace. Requests larger than
+        ``max_request_bytes`` are refused with RESOURCE_EXHAUSTED.
         """
         self._metrics = metrics
         self._access = access
         self._worker = worker
+        self._max_bytes = max_request_bytes
         # Unique across processes and restarts without a random draw per call.
         self._prefix = os.urandom(4).hex()
         self._counter = itertools.count(1)
@@ -68,46 +98,47 @@ class Observer:
         self.shutting_down = False
 
     def wrap(self, method: str, handler: Handler, own: bool) -> Handler:
-        """``handler`` for ``method`` (``/package.Service/Method``), observed."""
+        """``handler`` for ``method`` (``/package.Service/Method``), observed.
+
+        ``own`` marks chrono's own services; other services' writer-style streams (the
+        health Watch) are ended by the wrapper when the server drains.
+        """
+        domain = method.lstrip("/").rpartition("/")[0]
+        parse: Parse = handler.request_deserializer or (lambda data: data)
         behavior: Any
         if handler.request_streaming and handler.response_streaming:
-            kind, behavior = "bidi_stream", handler.stream_stream
+            kind, field, behavior = "bidi_stream", "stream_stream", handler.stream_stream
         elif handler.response_streaming:
-            kind, behavior = "server_stream", handler.unary_stream
+            kind, field, behavior = "server_stream", "unary_stream", handler.unary_stream
         elif handler.request_streaming:
-            kind, behavior = "client_stream", handler.stream_unary
+            kind, field, behavior = "client_stream", "stream_unary", handler.stream_unary
         else:
-            kind, behavior = "unary", handler.unary_unary
+            kind, field, behavior = "unary", "unary_unary", handler.unary_unary
         children = self._metrics.method(kind, method) if self._metrics else None
+        site = _Site(self, method, domain, parse, children)
         wrapped: Any
-        if handler.response_streaming:
-            wrapped = self._stream(
-                method, behavior, children, track=not own, one_request=not handler.request_streaming
-            )
+        if kind == "unary":
+            wrapped = site.unary(behavior)
+        elif not handler.response_streaming:
+            wrapped = site.client_stream(behavior)
+        elif inspect.isasyncgenfunction(behavior):
+            wrapped = site.stream(behavior, handler.request_streaming)
         else:
-            wrapped = self._unary(method, behavior, children)
-        field = {
-            "unary": "unary_unary",
-            "server_stream": "unary_stream",
-            "client_stream": "stream_unary",
-            "bidi_stream": "stream_stream",
-        }[kind]
-        return handler._replace(**{field: wrapped})  # type: ignore[attr-defined, no-any-return]
+            # Servicers that stream with context.write (grpc's health Watch) return a
+            # coroutine, and grpc refuses a generator that wraps one.
+            wrapped = site.writer(behavior, track=not own)
+        # The wrapper parses: grpc hands it the raw bytes.
+        return handler._replace(  # type: ignore[attr-defined, no-any-return]
+            request_deserializer=None, **{field: wrapped}
+        )
 
-    def _begin(
-        self, context: Context, children: MethodMetrics | None, one_request: bool
-    ) -> tuple[float, str, str]:
-        """Start a call's record: its clock, request id, peer, trailers and counters.
-
-        Whatever the end of the call needs from the context is read here, while the
-        call is live: grpcio 1.85 dereferences a freed call (SIGSEGV) when ``peer()`` is
-        asked after a stream's caller has gone.
-        """
+    def begin(self, context: Context, children: MethodMetrics | None, messages: int) -> _Call:
+        """Start a call's record: its clock, request id, peer, trailers and counters."""
         started = time.perf_counter()
         if children is not None:
             children.started.inc()
-            if one_request:
-                children.received.inc()
+            if messages:
+                children.received.inc(messages)
         request_id = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID and isinstance(value, str):
@@ -117,20 +148,19 @@ class Observer:
             request_id = f"{self._prefix}-{next(self._counter):x}"
         context.set_trailing_metadata(((REQUEST_ID, request_id), (WORKER, self._worker)))
         peer = context.peer() if self._access is not None else ""
-        return started, request_id, peer
+        return _Call(started, request_id, peer)
 
-    def _end(
+    def end(
         self,
         method: str,
         children: MethodMetrics | None,
         context: Context,
+        call: _Call,
         error: BaseException | None,
-        started: float,
-        request_id: str,
-        peer: str,
         sent: int,
     ) -> None:
-        elapsed = time.perf_counter() - started
+        """Finish a call's record: its status, duration, counters and access line."""
+        elapsed = time.perf_counter() - call.started
         code = _code(context, error)
         if children is not None:
             children.handled(code).inc()
@@ -138,73 +168,36 @@ class Observer:
             if sent:
                 children.sent.inc(sent)
         if self._access is not None:
-            self._access.record(method, code, elapsed * 1000, peer, request_id)
+            self._access.record(method, code, elapsed * 1000, call.peer, call.request_id)
 
-    def _unary(
-        self,
-        method: str,
-        behavior: Callable[[Any, Context], Awaitable[Any]],
-        children: MethodMetrics | None,
-    ) -> Callable[[Any, Context], Awaitable[Any]]:
-        async def observed(request: Any, context: Context) -> Any:
-            started, request_id, peer = self._begin(context, children, one_request=True)
-            error: BaseException | None = None
-            try:
-                await _refuse_if_expired(context)
-                return await behavior(request, context)
-            except BaseException as raised:
-                error = raised
-                raise
-            finally:
-                self._end(
-                    method, children, context, error, started, request_id, peer, int(error is None)
-                )
+    def parse(self, parse: Parse, data: bytes, context: Context, name: str) -> Any:
+        """The request in ``data``; ServiceError if it is too large, garbled, or expired."""
+        if len(data) > self._max_bytes:
+            raise ServiceError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"the request is {len(data)} bytes; this server accepts at most "
+                f"{self._max_bytes} (--max-request-bytes)",
+                errors.REQUEST_TOO_LARGE,
+            )
+        try:
+            request = parse(data)
+        except Exception:
+            raise ServiceError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"the request body is not a valid {name} message",
+                errors.MALFORMED_REQUEST,
+            ) from None
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            # Nobody waits for the answer to a call whose deadline passed before it started.
+            raise ServiceError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "the deadline passed before the call started",
+                errors.DEADLINE_EXPIRED,
+            )
+        return request
 
-        return observed
-
-    def _stream(
-        self,
-        method: str,
-        behavior: Callable[[Any, Context], AsyncIterator[Any]],
-        children: MethodMetrics | None,
-        track: bool,
-        one_request: bool,
-    ) -> Callable[[Any, Context], AsyncIterator[Any]]:
-        async def observed(request: Any, context: Context) -> AsyncIterator[Any]:
-            started, request_id, peer = self._begin(context, children, one_request)
-            error: BaseException | None = None
-            sent = 0
-            try:
-                await _refuse_if_expired(context)
-                async for response in behavior(request, context):
-                    yield response
-                    sent += 1
-            except BaseException as raised:
-                error = raised
-                raise
-            finally:
-                self._end(method, children, context, error, started, request_id, peer, sent)
-
-        async def observed_writer(request: Any, context: Context) -> None:
-            # Servicers that stream with context.write (grpc's health Watch) return a
-            # coroutine, and grpc refuses a generator that wraps one.
-            started, request_id, peer = self._begin(context, children, one_request)
-            error: BaseException | None = None
-            try:
-                await _refuse_if_expired(context)
-                if track:
-                    await self._until_drained(behavior, request, context)
-                else:
-                    await behavior(request, context)  # type: ignore[misc]
-            except BaseException as raised:
-                error = raised
-                raise
-            finally:
-                self._end(method, children, context, error, started, request_id, peer, 0)
-
-        return observed if inspect.isasyncgenfunction(behavior) else observed_writer  # type: ignore[return-value]
-
-    def _keep(self, task: asyncio.Task[T]) -> asyncio.Task[T]:
+    def keep(self, task: asyncio.Task[T]) -> asyncio.Task[T]:
         """``task``, referenced until it is done.
 
         An engine may drop a cancelled call's coroutine without running its cleanup;
@@ -214,12 +207,12 @@ class Observer:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _until_drained(self, behavior: Any, request: Any, context: Context) -> None:
+    async def until_drained(self, behavior: Any, request: Any, context: Context) -> None:
         """Run a writer-style stream until it ends or the server drains, then end it."""
         signal = _WriteSignal(context, self)
-        inner = self._keep(asyncio.ensure_future(behavior(request, signal)))
-        draining = self._keep(asyncio.ensure_future(self._draining.wait()))
-        last_word = self._keep(asyncio.ensure_future(signal.wrote_late.wait()))
+        inner = self.keep(asyncio.ensure_future(behavior(request, signal)))
+        draining = self.keep(asyncio.ensure_future(self._draining.wait()))
+        last_word = self.keep(asyncio.ensure_future(signal.wrote_late.wait()))
         helpers = (inner, draining, last_word)
         try:
             await asyncio.wait((inner, draining), return_when=asyncio.FIRST_COMPLETED)
@@ -241,10 +234,164 @@ class Observer:
                 # asyncio would otherwise log that as an exception never retrieved.
                 logger.debug("stream ended after its caller left: %r", inner.exception())
         if inner.cancelled():
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, "the server is shutting down; reconnect"
-            )
+            raise shutting_down()
         inner.result()
+
+
+class _Site:
+    """One method's wrappers, sharing what was bound at registration."""
+
+    def __init__(
+        self,
+        observer: Observer,
+        method: str,
+        domain: str,
+        parse: Parse,
+        children: MethodMetrics | None,
+    ) -> None:
+        self.observer = observer
+        self.method = method
+        self.domain = domain
+        self.parse = parse
+        self.children = children
+        self.name = _request_name(parse)
+
+    async def fail(self, error: Exception, context: Context) -> NoReturn:
+        """Abort the call with the status ``error`` stands for; log a bug once."""
+        if isinstance(error, DomainError | ServiceError):
+            await context.abort_with_status(to_status(error, self.domain))
+        logger.error("%s failed", self.method, exc_info=error)
+        await context.abort_with_status(
+            errors.rich_status(
+                grpc.StatusCode.INTERNAL,
+                "internal error; see the server log",
+                errors.INTERNAL_ERROR,
+                self.domain,
+            )
+        )
+        raise AssertionError("abort returned")  # unreachable: abort raises
+
+    def unary(self, behavior: Callable[[Any, Context], Any]) -> Any:
+        """The wrapper of a unary method."""
+        observer, method, children, parse, name = (
+            self.observer,
+            self.method,
+            self.children,
+            self.parse,
+            self.name,
+        )
+
+        async def handle(data: bytes, context: Context) -> Any:
+            call = observer.begin(context, children, 1)
+            error: BaseException | None = None
+            try:
+                return await behavior(observer.parse(parse, data, context, name), context)
+            except grpc.aio.AbortError as aborted:
+                error = aborted
+                raise
+            except Exception as failure:
+                error = failure
+                await self.fail(failure, context)
+            except BaseException as other:  # cancelled
+                error = other
+                raise
+            finally:
+                observer.end(method, children, context, call, error, int(error is None))
+
+        return handle
+
+    def stream(self, behavior: Callable[..., AsyncIterator[Any]], streaming_in: bool) -> Any:
+        """The wrapper of a method whose servicer is an async generator."""
+        observer, method, children = self.observer, self.method, self.children
+
+        async def handle(data: Any, context: Context) -> AsyncIterator[Any]:
+            call = observer.begin(context, children, 0 if streaming_in else 1)
+            error: BaseException | None = None
+            sent = 0
+            try:
+                request = (
+                    self.parsed(data, context)
+                    if streaming_in
+                    else observer.parse(self.parse, data, context, self.name)
+                )
+                async for response in behavior(request, context):
+                    yield response
+                    sent += 1
+            except grpc.aio.AbortError as aborted:
+                error = aborted
+                raise
+            except Exception as failure:
+                error = failure
+                if context.done():
+                    # The caller left (cancelled, or its deadline passed) as the stream was
+                    # failing or being ended: there is nobody to send a status to.
+                    logger.debug("%s ended after its caller left: %r", method, failure)
+                    return
+                await self.fail(failure, context)
+            except BaseException as other:
+                error = other
+                raise
+            finally:
+                observer.end(method, children, context, call, error, sent)
+
+        return handle
+
+    def writer(self, behavior: Callable[[Any, Context], Any], track: bool) -> Any:
+        """The wrapper of a server stream whose servicer writes with ``context.write``."""
+        observer, method, children = self.observer, self.method, self.children
+
+        async def handle(data: bytes, context: Context) -> None:
+            call = observer.begin(context, children, 1)
+            error: BaseException | None = None
+            try:
+                request = observer.parse(self.parse, data, context, self.name)
+                if track:
+                    await observer.until_drained(behavior, request, context)
+                else:
+                    await behavior(request, context)
+            except grpc.aio.AbortError as aborted:
+                error = aborted
+                raise
+            except Exception as failure:
+                error = failure
+                await self.fail(failure, context)
+            except BaseException as other:
+                error = other
+                raise
+            finally:
+                observer.end(method, children, context, call, error, 0)
+
+        return handle
+
+    def client_stream(self, behavior: Callable[[Any, Context], Any]) -> Any:
+        """The wrapper of a client-streaming method."""
+        observer, method, children = self.observer, self.method, self.children
+
+        async def handle(requests: AsyncIterator[bytes], context: Context) -> Any:
+            call = observer.begin(context, children, 0)
+            error: BaseException | None = None
+            try:
+                return await behavior(self.parsed(requests, context), context)
+            except grpc.aio.AbortError as aborted:
+                error = aborted
+                raise
+            except Exception as failure:
+                error = failure
+                await self.fail(failure, context)
+            except BaseException as other:
+                error = other
+                raise
+            finally:
+                observer.end(method, children, context, call, error, int(error is None))
+
+        return handle
+
+    async def parsed(self, requests: AsyncIterator[bytes], context: Context) -> AsyncIterator[Any]:
+        """The messages of a request stream, each parsed and checked as a unary request is."""
+        async for data in requests:
+            if self.children is not None:
+                self.children.received.inc()
+            yield self.observer.parse(self.parse, data, context, self.name)
 
 
 class _WriteSignal:
@@ -264,17 +411,11 @@ class _WriteSignal:
             self.wrote_late.set()
 
 
-# How long a draining server waits for another service's stream to write its last update.
-_LAST_WORD_SECONDS = 1.0
-
-
-async def _refuse_if_expired(context: Context) -> None:
-    """End a call whose deadline passed before it started: nobody waits for its answer."""
-    remaining = context.time_remaining()
-    if remaining is not None and remaining <= 0:
-        await context.abort(
-            grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline passed before the call started"
-        )
+def _request_name(parse: Parse) -> str:
+    """The full name of the message ``parse`` reads, for error messages."""
+    owner = getattr(parse, "__self__", None)
+    descriptor = getattr(owner, "DESCRIPTOR", None)
+    return str(getattr(descriptor, "full_name", "request"))
 
 
 def _code(context: Context, error: BaseException | None) -> str:
@@ -289,6 +430,3 @@ def _code(context: Context, error: BaseException | None) -> str:
     if isinstance(code, grpc.StatusCode):
         return code.name
     return _INT_CODES.get(code, "UNKNOWN") if isinstance(code, int) else "UNKNOWN"
-
-
-_INT_CODES = {status.value[0]: status.name for status in grpc.StatusCode}

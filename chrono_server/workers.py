@@ -29,7 +29,7 @@ from typing import Any
 
 from chrono_server import logs
 from chrono_server.config import ServerSettings, join_host_port
-from chrono_server.main import ServiceEntry
+from chrono_server.spec import ServiceEntry
 from chrono_server.metrics import MULTIPROC_ENV
 
 logger = logging.getLogger(__name__)

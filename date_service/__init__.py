@@ -1,6 +1,6 @@
 """chrono.date.v1.DateService: the current date in any IANA time zone."""
 
-from chrono_server.main import ServiceEntry
+from chrono_server.spec import ServiceEntry
 
 ENTRY = ServiceEntry(
     prog="date-service",

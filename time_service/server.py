@@ -1,4 +1,4 @@
-"""TimeService's place in the shared server: its contract and servicer.
+"""TimeService's place in the shared server: its contract and how it is built.
 
 ``chrono_server.app.create_server(settings, SPEC)`` builds a bound TimeService server.
 """
@@ -6,12 +6,18 @@
 from __future__ import annotations
 
 from chrono.time.v1 import time_service_pb2
-from chrono_server.app import ServiceSpec
+from chrono_server.spec import Resources, Service, ServiceSpec
 from time_service import ENTRY
 from time_service.servicer import TimeServicer
+
+
+def build(resources: Resources) -> Service:
+    """The TimeService of a server: its servicer (it needs no components of its own)."""
+    return Service(servicer=TimeServicer(resources))
+
 
 SPEC = ServiceSpec(
     entry=ENTRY,
     descriptor=time_service_pb2.DESCRIPTOR.services_by_name["TimeService"],
-    make_servicer=TimeServicer,
+    build=build,
 )

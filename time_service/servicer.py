@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,10 +12,14 @@ import grpc
 
 from chrono.time.v1 import time_service_pb2 as pb
 from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
-from chrono_server.app import Shared
-from chrono_server.clock import utc_now
-from chrono_server.errors import InvalidArgumentError, shorten
+from chrono_domain import paging
+from chrono_domain.civil import zoned
+from chrono_domain.clock import utc_now
+from chrono_domain.errors import InvalidArgumentError
+from chrono_server.errors import shutting_down
+from chrono_server.spec import Resources
 from time_service.ticks import Ticker
+from time_service.watches import WatchLimit
 
 logger = logging.getLogger(__name__)
 
@@ -29,20 +31,36 @@ DEFAULT_INTERVAL = timedelta(seconds=1)
 MAX_PAGE_SIZE = 1000
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
 def fill_time(
     message: pb.GetTimeResponse | pb.WatchTimeResponse, instant: datetime, zone: ZoneInfo
 ) -> None:
     """Write the fields GetTimeResponse and WatchTimeResponse share, for ``instant`` in ``zone``."""
-    local = instant.astimezone(zone)
-    offset = local.utcoffset() or timedelta(0)
-    dst = local.dst() or timedelta(0)
-    message.current_time.FromDatetime(instant)
+    set_timestamp(message, instant)
+    fill_civil(message, instant, zone)
+
+
+def set_timestamp(message: pb.GetTimeResponse | pb.WatchTimeResponse, instant: datetime) -> None:
+    """Set ``current_time`` to ``instant`` (aware), to the microsecond."""
+    since = instant - _EPOCH
+    message.current_time.seconds = since // _SECOND
+    message.current_time.nanos = since.microseconds * 1000
+
+
+def fill_civil(
+    message: pb.GetTimeResponse | pb.WatchTimeResponse, instant: datetime, zone: ZoneInfo
+) -> None:
+    """Write what ``zone``'s wall clock shows at ``instant``: every field but current_time."""
+    facts = zoned(instant, zone)
     message.time_zone = zone.key
-    message.formatted = f"{local:%Y-%m-%d %H:%M:%S}"
-    message.utc_offset.FromTimedelta(offset)
-    message.abbreviation = local.tzname() or ""
-    message.dst = bool(dst)
-    message.dst_offset.FromTimedelta(dst)
+    message.formatted = facts.formatted
+    message.utc_offset.FromTimedelta(facts.utc_offset)
+    message.abbreviation = facts.abbreviation
+    message.dst = facts.dst
+    message.dst_offset.FromTimedelta(facts.dst_offset)
 
 
 def _interval(request: pb.WatchTimeRequest) -> float:
@@ -59,37 +77,17 @@ def _interval(request: pb.WatchTimeRequest) -> float:
     return seconds
 
 
-def _page_offset(token: str, total: int) -> int:
-    if not token:
-        return 0
-    try:
-        offset = int(base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii"))
-    except (ValueError, UnicodeError, binascii.Error):
-        offset = -1
-    if not 0 < offset < total:
-        raise InvalidArgumentError(
-            "page_token",
-            f"page_token {shorten(token)} was not issued by this server; pass the "
-            "next_page_token of a previous response, or empty for the first page",
-            "INVALID_PAGE_TOKEN",
-        )
-    return offset
-
-
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(str(offset).encode("ascii")).decode("ascii")
-
-
 class TimeServicer(pb_grpc.TimeServiceServicer):
     """Answers TimeService calls from the shared zone database and the system clock."""
 
-    def __init__(self, shared: Shared, clock: Callable[[], datetime] = utc_now) -> None:
-        """Serve from ``shared``; ``clock`` returns the current instant (tests pin it)."""
-        self._zones = shared.zones
-        self._draining = shared.draining
+    def __init__(self, resources: Resources, clock: Callable[[], datetime] = utc_now) -> None:
+        """Serve from ``resources``; ``clock`` returns the current instant (tests pin it)."""
+        self._zones = resources.zones
         self._clock = clock
-        self._watches = shared.watches
-        self._ticker = Ticker(shared.draining)
+        self._watches = WatchLimit(resources.options.max_watches, resources.registry)
+        self._ticker = Ticker(resources.draining)
+        # GetTime's answer but for current_time, per zone, with the second it is for.
+        self._civil: dict[str, tuple[int, pb.GetTimeResponse]] = {}
         # Watches that tick together in one zone get the same message.
         self._cached_tick = 0.0
         self._cached: dict[str, pb.WatchTimeResponse] = {}
@@ -113,8 +111,18 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
     async def GetTime(self, request: pb.GetTimeRequest, context: Context) -> pb.GetTimeResponse:
         """Return the current time in the requested zone."""
         zone = self._zones.resolve(request.time_zone)
+        now = self._clock()
+        second = (now - _EPOCH) // _SECOND
+        cached = self._civil.get(zone.key)
+        if cached is None or cached[0] != second:
+            # A zone's wall clock fields change only at whole seconds (its transitions
+            # are whole seconds too): built once a second per zone, copied for each call.
+            template = pb.GetTimeResponse()
+            fill_civil(template, now, zone)
+            cached = self._civil[zone.key] = (second, template)
         response = pb.GetTimeResponse()
-        fill_time(response, self._clock(), zone)
+        response.CopyFrom(cached[1])
+        set_timestamp(response, now)
         return response
 
     async def WatchTime(
@@ -141,10 +149,7 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
                     return
                 tick = await self._ticker.wait(interval)
                 if tick is None:
-                    await context.abort(
-                        grpc.StatusCode.UNAVAILABLE,
-                        "the server is shutting down; reconnect to continue the watch",
-                    )
+                    raise shutting_down("reconnect to continue the watch")
                 response = self._tick_response(tick, zone)
         finally:
             self._watches.release()
@@ -153,20 +158,12 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
         self, request: pb.ListTimeZonesRequest, context: Context
     ) -> pb.ListTimeZonesResponse:
         """Return one page of the known zone names."""
-        if request.page_size < 0:
-            raise InvalidArgumentError(
-                "page_size",
-                f"page_size must be zero (the default, {MAX_PAGE_SIZE}) or more, "
-                f"not {request.page_size}",
-                "PAGE_SIZE_NEGATIVE",
-            )
-        names = self._zones.names
-        size = min(request.page_size or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
-        start = _page_offset(request.page_token, len(names))
-        end = start + size
+        found = paging.page(
+            self._zones.names, request.page_size, request.page_token, MAX_PAGE_SIZE
+        )
         return pb.ListTimeZonesResponse(
-            time_zones=names[start:end],
-            next_page_token=_page_token(end) if end < len(names) else "",
+            time_zones=found.items,
+            next_page_token=found.next_page_token,
             tzdata_version=self._zones.version,
-            total_size=len(names),
+            total_size=found.total_size,
         )

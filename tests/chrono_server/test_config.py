@@ -7,12 +7,17 @@ from pathlib import Path
 import pytest
 
 from chrono_server.config import ServerSettings, parse_settings
-from chrono_server.devcerts import write_dev_certs
+from chrono_server.spec import ServiceEntry
+from date_service import ENTRY as DATE_ENTRY
+from tests.devcerts import write_dev_certs
+from time_service import ENTRY as TIME_ENTRY
+from time_service.options import TimeOptions
 
 
 def parse(argv: list[str], environ: dict[str, str] | None = None) -> ServerSettings:
     """Settings for a service named ``svc`` with env prefix ``SVC`` and default port 50099."""
-    return parse_settings("svc", "SVC", 50099, argv, environ or {})
+    entry = ServiceEntry(prog="svc", env_prefix="SVC", default_port=50099, spec_module="")
+    return parse_settings(entry, argv, environ or {})
 
 
 def test_defaults() -> None:
@@ -136,3 +141,29 @@ def test_native_engine_refuses_flags_it_cannot_honour(
         parse(["--engine", "native", *(arg.format(**names) for arg in argv)])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def help_text(entry: ServiceEntry, capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``--help`` prints for ``entry``."""
+    with pytest.raises(SystemExit):
+        parse_settings(entry, ["--help"], {})
+    return capsys.readouterr().out
+
+
+def test_each_service_shows_only_its_own_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    """The time service has --max-watches; the date service has no watch flag at all."""
+    time_help, date_help = help_text(TIME_ENTRY, capsys), help_text(DATE_ENTRY, capsys)
+    assert "--max-watches N" in time_help
+    assert "TIME_SERVICE_MAX_WATCHES" in time_help
+    assert "watch" not in date_help.lower()
+    for shared in ("--port", "--grace", "--metrics-port", "--max-request-bytes"):
+        assert shared in time_help
+        assert shared in date_help
+
+
+def test_a_services_own_flag_and_variable_reach_its_options() -> None:
+    """--max-watches (or TIME_SERVICE_MAX_WATCHES) sets the time service's own options."""
+    assert parse_settings(TIME_ENTRY, [], {}).service == TimeOptions()
+    assert parse_settings(TIME_ENTRY, ["--max-watches", "7"], {}).service == TimeOptions(7)
+    variable = {"TIME_SERVICE_MAX_WATCHES": "9"}
+    assert parse_settings(TIME_ENTRY, [], variable).service == TimeOptions(9)

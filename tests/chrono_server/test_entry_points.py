@@ -56,7 +56,8 @@ SERVICES = [pytest.param(TIME, id="time"), pytest.param(DATE, id="date")]
 SHUTDOWN_STEPS = [
     "received {signal}; shutting down",
     "health set to NOT_SERVING",
-    "ending open streams; refusing new calls; draining for up to {grace} s",
+    "ending open streams",
+    "refusing new calls; draining for up to {grace} s",
     "server stopped",
     "{prog} exited cleanly",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Literal
@@ -12,15 +11,17 @@ import pytest
 
 from chrono.date.v1 import date_service_pb2, date_service_pb2_grpc
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
-from chrono_server.app import Shared
+from chrono_server.spec import Resources
 from tests.chrono_server.helpers import (
+    access_lines,
     assert_invalid_argument,
     health_status,
     rich_error,
     running,
+    served,
     tracebacks_and_errors,
 )
-from tests.servers import ServerThread
+from tests.servers import ServerThread, with_servicer
 from time_service.server import SPEC as TIME_SPEC
 from time_service.servicer import Context, TimeServicer
 
@@ -123,27 +124,37 @@ def length_delimited(field_number: int, payload: bytes, declared: int | None = N
     return bytes([field_number << 3 | 2, length]) + payload
 
 
-def send_raw(channel: grpc.Channel, method: str, streaming: bool, data: bytes) -> None:
+Kind = Literal["unary", "stream", "bidi"]
+
+
+def send_raw(channel: grpc.Channel, method: str, kind: Kind, data: bytes) -> None:
     """Call ``method`` with ``data`` as the request body, unserialised, and read the answer."""
-    if streaming:
+    if kind == "stream":
         stream: grpc.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(method)
         list(stream(data, timeout=5))
+    elif kind == "bidi":
+        bidi: grpc.StreamStreamMultiCallable[bytes, bytes] = channel.stream_stream(method)
+        list(bidi(iter([data]), timeout=5))
     else:
         unary: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
         unary(data, timeout=5)
 
 
 # Each method with the number of a string field its request has.
-METHODS = [
-    ("/chrono.time.v1.TimeService/GetTime", False, 1),
-    ("/chrono.time.v1.TimeService/WatchTime", True, 1),
-    ("/chrono.time.v1.TimeService/ListTimeZones", False, 2),
-    ("/chrono.date.v1.DateService/GetDate", False, 1),
+METHODS: list[tuple[str, Kind, int]] = [
+    ("/chrono.time.v1.TimeService/GetTime", "unary", 1),
+    ("/chrono.time.v1.TimeService/WatchTime", "stream", 1),
+    ("/chrono.time.v1.TimeService/ListTimeZones", "unary", 2),
+    ("/chrono.date.v1.DateService/GetDate", "unary", 1),
+    # The services every server adds: health and reflection parse like chrono's own.
+    ("/grpc.health.v1.Health/Check", "unary", 1),
+    ("/grpc.health.v1.Health/Watch", "stream", 1),
+    ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "bidi", 1),
 ]
 
 
 @pytest.mark.parametrize(
-    ("method", "streaming", "string_field"), METHODS, ids=[m[0].rsplit("/")[-1] for m in METHODS]
+    ("method", "kind", "string_field"), METHODS, ids=[m[0].rsplit("/")[-1] for m in METHODS]
 )
 @pytest.mark.parametrize("body", ["unterminated-varint", "truncated-field", "invalid-utf8"])
 def test_malformed_body_is_invalid_argument(
@@ -151,11 +162,11 @@ def test_malformed_body_is_invalid_argument(
     shared_date_server: ServerThread,
     caplog: pytest.LogCaptureFixture,
     method: str,
-    streaming: bool,
+    kind: Kind,
     string_field: int,
     body: str,
 ) -> None:
-    """A request body that does not parse is INVALID_ARGUMENT, never UNKNOWN, and logs nothing."""
+    """A request body that does not parse is INVALID_ARGUMENT with its reason, logs no error."""
     caplog.set_level(logging.DEBUG)
     data = {
         "unterminated-varint": b"\xff\xff",
@@ -165,10 +176,12 @@ def test_malformed_body_is_invalid_argument(
     server = shared_date_server if "DateService" in method else shared_time_server
     with grpc.insecure_channel(server.target) as channel:
         with pytest.raises(grpc.RpcError) as failure:
-            send_raw(channel, method, streaming, data)
+            send_raw(channel, method, kind, data)
         error = rich_error(failure.value)
         assert error.code == grpc.StatusCode.INVALID_ARGUMENT
         assert "request body is not a valid" in error.message
+        assert error.reasons == ["MALFORMED_REQUEST"]
+        assert error.domains == [method.split("/")[1]]
         assert tracebacks_and_errors(caplog) == []
         assert health_status(channel) == "SERVING"
 
@@ -205,10 +218,10 @@ def test_servicer_bug_is_internal_and_logged_once(
 ) -> None:
     """An unexpected exception becomes INTERNAL (not UNKNOWN) and one logged traceback."""
 
-    def make(shared: Shared) -> BrokenTimeServicer:
-        return BrokenTimeServicer(shared)
+    def make(resources: Resources) -> BrokenTimeServicer:
+        return BrokenTimeServicer(resources)
 
-    spec = dataclasses.replace(TIME_SPEC, make_servicer=make)
+    spec = with_servicer(TIME_SPEC, make)
     with running(spec) as server, grpc.insecure_channel(server.target) as channel:
         stub = time_service_pb2_grpc.TimeServiceStub(channel)
         received: list[str] = []
@@ -219,9 +232,23 @@ def test_servicer_bug_is_internal_and_logged_once(
         assert error.code == grpc.StatusCode.INTERNAL
         assert error.message == "internal error; see the server log"
         assert "bug" not in error.message
+        assert error.reasons == ["INTERNAL_ERROR"]
+        assert error.domains == ["chrono.time.v1.TimeService"]
         logged = tracebacks_and_errors(caplog)
         assert [(record.name, record.getMessage()) for record in logged] == [
-            ("chrono_server.handlers", f"chrono.time.v1.TimeService.{rpc} failed")
+            ("chrono_server.observe", f"/chrono.time.v1.TimeService/{rpc} failed")
         ]
         assert logged[0].exc_info is not None
         assert str(logged[0].exc_info[1]) == f"a bug in {rpc}"
+
+
+def test_malformed_bodies_to_health_and_reflection_are_logged_as_calls() -> None:
+    """Health and reflection calls whose body does not parse get one access line each."""
+    with served() as (channel, process):
+        for method, kind, _ in METHODS[4:]:
+            with pytest.raises(grpc.RpcError) as failure:
+                send_raw(channel, method, kind, b"\xff\xff")
+            assert failure.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    lines = [(line["method"], line["code"]) for line in access_lines(process)]
+    assert lines == [(method, "INVALID_ARGUMENT") for method, _, _ in METHODS[4:]]
+    assert not [line for line in process.lines if "Traceback" in line]

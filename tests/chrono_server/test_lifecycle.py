@@ -20,8 +20,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
-from chrono_server.app import ServiceSpec, Shared
-from chrono_server.clock import utc_now
+from chrono_server.spec import Resources, ServiceSpec
+from chrono_domain.clock import utc_now
 from date_service.server import SPEC as DATE_SPEC
 from tests.chrono_server.helpers import (
     health_check,
@@ -30,7 +30,7 @@ from tests.chrono_server.helpers import (
     running,
     status_name,
 )
-from tests.servers import ServerThread, server_settings
+from tests.servers import ServerThread, server_settings, with_servicer
 from time_service.server import SPEC as TIME_SPEC
 from time_service.servicer import Context, TimeServicer
 
@@ -106,9 +106,9 @@ def test_no_reflection_serves_no_reflection(spec: ServiceSpec) -> None:
 class GatedTimeServicer(TimeServicer):
     """A TimeServicer whose GetTime holds each call until the test opens the gate."""
 
-    def __init__(self, shared: Shared, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, resources: Resources, clock: Callable[[], datetime] = utc_now) -> None:
         """Serve as TimeServicer does, with the gate closed."""
-        super().__init__(shared, clock)
+        super().__init__(resources, clock)
         self.entered = asyncio.Event()
         self.gate = asyncio.Event()
 
@@ -141,11 +141,11 @@ def gated() -> Iterator[tuple[ServerThread, GatedTimeServicer]]:
     """A TimeService server whose GetTime calls wait at a gate, and its servicer."""
     servicers: list[GatedTimeServicer] = []
 
-    def make(shared: Shared) -> GatedTimeServicer:
-        servicers.append(GatedTimeServicer(shared))
+    def make(resources: Resources) -> GatedTimeServicer:
+        servicers.append(GatedTimeServicer(resources))
         return servicers[0]
 
-    with running(dataclasses.replace(TIME_SPEC, make_servicer=make)) as server:
+    with running(with_servicer(TIME_SPEC, make)) as server:
         try:
             yield server, servicers[0]
         finally:
@@ -190,9 +190,9 @@ def test_in_flight_call_completes_during_shutdown(
 ) -> None:
     """During the grace, a call already in flight completes OK while new calls are refused."""
     server, servicer = gated
-    caplog.set_level(logging.INFO, logger="chrono_server.app")
-    draining = LogLineSeen("ending open streams; refusing new calls")
-    logging.getLogger("chrono_server.app").addHandler(draining)
+    caplog.set_level(logging.INFO, logger="chrono_server.components")
+    draining = LogLineSeen("refusing new calls")
+    logging.getLogger("chrono_server.components").addHandler(draining)
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = time_service_pb2_grpc.TimeServiceStub(channel)
@@ -221,4 +221,4 @@ def test_in_flight_call_completes_during_shutdown(
             shutdown.result(timeout=10)
             assert time.monotonic() - released < 4
     finally:
-        logging.getLogger("chrono_server.app").removeHandler(draining)
+        logging.getLogger("chrono_server.components").removeHandler(draining)

@@ -15,12 +15,21 @@ from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from chrono_server.config import ServerSettings
 from tests.chrono_server.helpers import access_lines, eventually, rich_error, running, served
 from tests.servers import ServerThread
+from time_service.options import TimeOptions
 from time_service.server import SPEC as TIME_SPEC
+from time_service.servicer import TimeServicer
 
 
 def settings(**overrides: Any) -> ServerSettings:
     """Test server settings: a free port, a short grace, and ``overrides``."""
     return ServerSettings(port=0, grace=0.5, **overrides)
+
+
+def open_watches(server: ServerThread) -> int:
+    """How many watches the server's TimeService counts open."""
+    servicer = server.app.servicer
+    assert isinstance(servicer, TimeServicer)
+    return servicer.open_watches
 
 
 def watch(
@@ -40,8 +49,11 @@ def test_oversized_request_is_resource_exhausted(time_server: ServerThread) -> N
         stub = pb_grpc.TimeServiceStub(channel)
         with pytest.raises(grpc.RpcError) as failure:
             stub.GetTime(pb.GetTimeRequest(time_zone="x" * 5000), timeout=5)
-        assert failure.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "larger than max" in (failure.value.details() or "")
+        error = rich_error(failure.value)
+        assert error.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "this server accepts at most 4096 (--max-request-bytes)" in error.message
+        assert error.reasons == ["REQUEST_TOO_LARGE"]
+        assert error.domains == ["chrono.time.v1.TimeService"]
         # Just under the limit the servicer itself answers.
         with pytest.raises(grpc.RpcError) as failure:
             stub.GetTime(pb.GetTimeRequest(time_zone="x" * 4000), timeout=5)
@@ -51,7 +63,7 @@ def test_oversized_request_is_resource_exhausted(time_server: ServerThread) -> N
 def test_watches_beyond_the_limit_are_resource_exhausted() -> None:
     """With --max-watches 2 a third watch fails with a QuotaFailure; closing one makes room."""
     with (
-        running(TIME_SPEC, settings(max_watches=2)) as server,
+        running(TIME_SPEC, settings(service=TimeOptions(max_watches=2))) as server,
         grpc.insecure_channel(server.target) as channel,
     ):
         stub = pb_grpc.TimeServiceStub(channel)
@@ -63,7 +75,7 @@ def test_watches_beyond_the_limit_are_resource_exhausted() -> None:
         assert "already has 2 open watches, its limit (--max-watches 2)" in error.message
         assert error.reasons == ["TOO_MANY_WATCHES"]
         first.cancel()  # type: ignore[attr-defined]
-        assert eventually(lambda: server.app.shared.watches.open == 1)
+        assert eventually(lambda: open_watches(server) == 1)
         watch(stub).cancel()  # type: ignore[attr-defined]
 
 
@@ -97,7 +109,7 @@ def test_client_pinging_within_the_limit_keeps_its_connection() -> None:
         # Pings go on over a stream with no data on it for this long; gRPC's default
         # limit (one per five minutes) would have ended the connection by the third.
         time.sleep(4)
-        assert server.app.shared.watches.open == 1
+        assert open_watches(server) == 1
         stream.cancel()  # type: ignore[attr-defined]
 
 
@@ -150,4 +162,4 @@ def test_watch_past_its_deadline_stops_on_the_server(time_server: ServerThread) 
             for _ in stream:
                 pass
         assert failure.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        assert eventually(lambda: time_server.app.shared.watches.open == 0, timeout=1)
+        assert eventually(lambda: open_watches(time_server) == 0, timeout=1)

@@ -108,3 +108,17 @@ def test_metrics_add_up_over_the_workers(two_workers: tuple[ServiceProcess, int]
         and sample.labels["grpc_code"] == "OK"
     )
     assert handled == 20
+
+
+def loaded_grpc(pid: int) -> bool:
+    """Whether process ``pid`` has grpc's C extension mapped, i.e. imported grpc."""
+    with open(f"/proc/{pid}/maps", encoding="utf-8") as maps:
+        return any("cygrpc" in line for line in maps)
+
+
+def test_the_supervisor_never_loads_grpc(two_workers: tuple[ServiceProcess, int]) -> None:
+    """With --workers 2 the workers have grpc loaded and the supervising parent does not."""
+    process, port = two_workers
+    assert answering_workers(port, connections=4)
+    assert not loaded_grpc(process.process.pid)
+    assert all(loaded_grpc(pid) for pid in worker_pids(process).values())

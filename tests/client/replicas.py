@@ -19,11 +19,11 @@ from typing import Any, Protocol
 import grpc
 
 from chrono.time.v1 import time_service_pb2 as time_pb
-from chrono_server.app import Shared
+from chrono_server.spec import Resources
 from chrono_server.config import join_host_port
 from client import TimeClient
 from tests.chrono_server.helpers import ServiceProcess
-from tests.servers import ServerThread, server_settings
+from tests.servers import ServerThread, server_settings, with_servicer
 from time_service.server import SPEC as TIME_SPEC
 from time_service.servicer import TimeServicer
 
@@ -163,9 +163,9 @@ def run_load(
 class CountingTimeServicer(TimeServicer):
     """A TimeServicer that counts the GetTime calls it answers."""
 
-    def __init__(self, shared: Shared, **kwargs: Any) -> None:
+    def __init__(self, resources: Resources, **kwargs: Any) -> None:
         """Serve as TimeServicer does, from a count of 0."""
-        super().__init__(shared, **kwargs)
+        super().__init__(resources, **kwargs)
         self.get_time_calls = 0
 
     async def GetTime(  # noqa: N802
@@ -204,11 +204,11 @@ def counted_servers(count: int, hosts: Sequence[str] = ()) -> Iterator[list[Coun
         for host in hosts or ["127.0.0.1"] * count:
             made: list[CountingTimeServicer] = []
 
-            def make(shared: Shared, made: list[CountingTimeServicer] = made) -> object:
-                made.append(CountingTimeServicer(shared))
+            def make(resources: Resources, made: list[CountingTimeServicer] = made) -> object:
+                made.append(CountingTimeServicer(resources))
                 return made[-1]
 
-            spec = dataclasses.replace(TIME_SPEC, make_servicer=make)
+            spec = with_servicer(TIME_SPEC, make)
             server = ServerThread(spec, server_settings(host=host))
             servers.append(CountedServer(server, made[0]))
         yield servers

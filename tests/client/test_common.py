@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from client import TimeClient
-from client._common import CallPolicy, channel_options, service_config
+from client._common import TIME_SERVICE, CallPolicy, channel_options, service_config
 
 
 def test_unary_calls_get_the_default_or_their_own_deadline() -> None:
@@ -44,13 +44,18 @@ def test_unusable_timeouts_are_refused(timeout: float) -> None:
 
 def test_channel_options_balance_and_retry() -> None:
     """The service config asks for round_robin and bounded, backed-off retries of failed tries."""
-    options = dict(channel_options("chrono.time.v1.TimeService"))
+    options = dict(channel_options(TIME_SERVICE))
     assert options["grpc.enable_retries"] == 1
     config = json.loads(options["grpc.service_config"])
     assert config["loadBalancingConfig"] == [{"round_robin": {}}]
-    (method,) = config["methodConfig"]
-    assert method["name"] == [{"service": "chrono.time.v1.TimeService"}]
-    retry = method["retryPolicy"]
+    service, reads = config["methodConfig"]
+    assert service == {"name": [{"service": "chrono.time.v1.TimeService"}]}
+    # Every TimeService method is a read (NO_SIDE_EFFECTS in the contract): all retried.
+    assert reads["name"] == [
+        {"service": "chrono.time.v1.TimeService", "method": method.name}
+        for method in TIME_SERVICE.methods
+    ]
+    retry = reads["retryPolicy"]
     assert retry["retryableStatusCodes"] == ["UNAVAILABLE", "CANCELLED"]
     assert 2 <= retry["maxAttempts"] <= 5
     assert retry["backoffMultiplier"] > 1
@@ -58,22 +63,22 @@ def test_channel_options_balance_and_retry() -> None:
 
 def test_extra_channel_options_win() -> None:
     """Options the caller passes come before the client's own: gRPC uses the first of a name."""
-    options = channel_options("s", [("grpc.enable_retries", 0)])
+    options = channel_options(TIME_SERVICE, [("grpc.enable_retries", 0)])
     assert options[0] == ("grpc.enable_retries", 0)
 
 
 def test_service_config_checks_each_servers_health_for_the_service() -> None:
     """round_robin watches each server's health for the client's own service."""
-    config = json.loads(service_config("chrono.time.v1.TimeService"))
+    config = json.loads(service_config(TIME_SERVICE))
     assert config["healthCheckConfig"] == {"serviceName": "chrono.time.v1.TimeService"}
-    unchecked = json.loads(service_config("chrono.time.v1.TimeService", health_check=False))
+    unchecked = json.loads(service_config(TIME_SERVICE, health_check=False))
     assert "healthCheckConfig" not in unchecked
     assert unchecked["methodConfig"] == config["methodConfig"]
 
 
 def test_channel_options_keep_links_alive_and_reconnect_soon() -> None:
     """Keepalive pings every 20 s (10 s to answer), even with no data; reconnects from 0.1 s."""
-    options = dict(channel_options("s"))
+    options = dict(channel_options(TIME_SERVICE))
     assert options["grpc.keepalive_time_ms"] == 20_000
     assert options["grpc.keepalive_timeout_ms"] == 10_000
     assert options["grpc.http2.max_pings_without_data"] == 0
@@ -84,12 +89,12 @@ def test_channel_options_keep_links_alive_and_reconnect_soon() -> None:
 
 def test_keepalive_can_be_overridden() -> None:
     """A caller's keepalive option comes first, so gRPC uses it rather than the client's."""
-    options = channel_options("s", [("grpc.keepalive_time_ms", 60_000)])
+    options = channel_options(TIME_SERVICE, [("grpc.keepalive_time_ms", 60_000)])
     first = next(value for name, value in options if name == "grpc.keepalive_time_ms")
     assert first == 60_000
 
 
 def test_list_targets_get_their_first_entry_as_authority() -> None:
     """A channel to a list names its first entry as authority, for TLS; others name none."""
-    options = dict(channel_options("s", authority="127.0.0.1:1"))
+    options = dict(channel_options(TIME_SERVICE, authority="127.0.0.1:1"))
     assert options["grpc.default_authority"] == "127.0.0.1:1"

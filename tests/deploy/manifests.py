@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from chrono_server.app import ServiceSpec
+from chrono_server.spec import ServiceSpec
 from chrono_server.config import ServerSettings, parse_settings
 from date_service.server import SPEC as DATE_SPEC
 from time_service.server import SPEC as TIME_SPEC
@@ -42,12 +42,12 @@ class Service:
     @property
     def name(self) -> str:
         """The command, Dockerfile target, compose service and Kubernetes object name."""
-        return self.spec.prog
+        return self.spec.entry.prog
 
     @property
     def port(self) -> int:
         """The port the code listens on unless told otherwise."""
-        return self.spec.default_port
+        return self.spec.entry.default_port
 
     @property
     def full_name(self) -> str:
@@ -258,9 +258,7 @@ def server_settings(service: Service, argv: Sequence[str]) -> ServerSettings:
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            return parse_settings(
-                service.name, service.env_prefix, service.port, list(argv), environ={}
-            )
+            return parse_settings(service.spec.entry, list(argv), environ={})
     except SystemExit:
         raise AssertionError(
             f"{service.name} refuses {list(argv)}: {stderr.getvalue().strip()}"

@@ -9,9 +9,9 @@ import grpc
 import pytest
 
 from chrono.time.v1 import time_service_pb2_grpc
-from chrono_server.app import Shared
+from chrono_server.spec import Resources
 from tests.chrono_server.helpers import PinnedServer, pinned_server, running
-from tests.servers import ServerThread
+from tests.servers import ServerThread, with_servicer
 from time_service.server import SPEC
 from time_service.servicer import TimeServicer
 
@@ -44,12 +44,12 @@ def live() -> Iterator[LiveServer]:
     """A TimeService server on the system clock whose servicer the test can inspect."""
     servicers: list[TimeServicer] = []
 
-    def make(shared: Shared) -> TimeServicer:
-        servicer = TimeServicer(shared)
+    def make(resources: Resources) -> TimeServicer:
+        servicer = TimeServicer(resources)
         servicers.append(servicer)
         return servicer
 
-    spec = dataclasses.replace(SPEC, make_servicer=make)
+    spec = with_servicer(SPEC, make)
     with running(spec) as server, grpc.insecure_channel(server.target) as channel:
         (servicer,) = servicers
         yield LiveServer(server, servicer, channel, time_service_pb2_grpc.TimeServiceStub(channel))

@@ -26,17 +26,19 @@ from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from google.type import dayofweek_pb2 as google_dot_type_dot_dayofweek__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/date/v1/date_service.proto\x12\x0e\x63hrono.date.v1\x1a\x16google/type/date.proto\x1a\x1bgoogle/type/dayofweek.proto\"#\n\x0eGetDateRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\xf5\x01\n\x0fGetDateResponse\x12\'\n\x0c\x63urrent_date\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12+\n\x0b\x64\x61y_of_week\x18\x04 \x01(\x0e\x32\x16.google.type.DayOfWeek\x12\x13\n\x0b\x64\x61y_of_year\x18\x05 \x01(\x05\x12\x10\n\x08iso_week\x18\x06 \x01(\x05\x12\x15\n\riso_week_year\x18\x07 \x01(\x05\x12\x11\n\tleap_year\x18\x08 \x01(\x08\x12\x15\n\rdays_in_month\x18\t \x01(\x05\x32Y\n\x0b\x44\x61teService\x12J\n\x07GetDate\x12\x1e.chrono.date.v1.GetDateRequest\x1a\x1f.chrono.date.v1.GetDateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/date/v1/date_service.proto\x12\x0e\x63hrono.date.v1\x1a\x16google/type/date.proto\x1a\x1bgoogle/type/dayofweek.proto\"#\n\x0eGetDateRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\xf5\x01\n\x0fGetDateResponse\x12\'\n\x0c\x63urrent_date\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12+\n\x0b\x64\x61y_of_week\x18\x04 \x01(\x0e\x32\x16.google.type.DayOfWeek\x12\x13\n\x0b\x64\x61y_of_year\x18\x05 \x01(\x05\x12\x10\n\x08iso_week\x18\x06 \x01(\x05\x12\x15\n\riso_week_year\x18\x07 \x01(\x05\x12\x11\n\tleap_year\x18\x08 \x01(\x08\x12\x15\n\rdays_in_month\x18\t \x01(\x05\x32^\n\x0b\x44\x61teService\x12O\n\x07GetDate\x12\x1e.chrono.date.v1.GetDateRequest\x1a\x1f.chrono.date.v1.GetDateResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chrono.date.v1.date_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['GetDate']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['GetDate']._serialized_options = b'\220\002\001'
   _globals['_GETDATEREQUEST']._serialized_start=106
   _globals['_GETDATEREQUEST']._serialized_end=141
   _globals['_GETDATERESPONSE']._serialized_start=144
   _globals['_GETDATERESPONSE']._serialized_end=389
   _globals['_DATESERVICE']._serialized_start=391
-  _globals['_DATESERVICE']._serialized_end=480
+  _globals['_DATESERVICE']._serialized_end=485
 # @@protoc_insertion_point(module_scope)

@@ -26,13 +26,19 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/time/v1/time_service.proto\x12\x0e\x63hrono.time.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"#\n\x0eGetTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\xea\x01\n\x0fGetTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x10WatchTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12+\n\x08interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_updates\x18\x03 \x01(\x05\"\xec\x01\n\x11WatchTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"=\n\x14ListTimeZonesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x15ListTimeZonesResponse\x12\x12\n\ntime_zones\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0etzdata_version\x18\x03 \x01(\t\x12\x12\n\ntotal_size\x18\x04 \x01(\x05\x32\x8b\x02\n\x0bTimeService\x12J\n\x07GetTime\x12\x1e.chrono.time.v1.GetTimeRequest\x1a\x1f.chrono.time.v1.GetTimeResponse\x12R\n\tWatchTime\x12 .chrono.time.v1.WatchTimeRequest\x1a!.chrono.time.v1.WatchTimeResponse0\x01\x12\\\n\rListTimeZones\x12$.chrono.time.v1.ListTimeZonesRequest\x1a%.chrono.time.v1.ListTimeZonesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/time/v1/time_service.proto\x12\x0e\x63hrono.time.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"#\n\x0eGetTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\xea\x01\n\x0fGetTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x10WatchTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12+\n\x08interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_updates\x18\x03 \x01(\x05\"\xec\x01\n\x11WatchTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"=\n\x14ListTimeZonesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x15ListTimeZonesResponse\x12\x12\n\ntime_zones\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0etzdata_version\x18\x03 \x01(\t\x12\x12\n\ntotal_size\x18\x04 \x01(\x05\x32\x9a\x02\n\x0bTimeService\x12O\n\x07GetTime\x12\x1e.chrono.time.v1.GetTimeRequest\x1a\x1f.chrono.time.v1.GetTimeResponse\"\x03\x90\x02\x01\x12W\n\tWatchTime\x12 .chrono.time.v1.WatchTimeRequest\x1a!.chrono.time.v1.WatchTimeResponse\"\x03\x90\x02\x01\x30\x01\x12\x61\n\rListTimeZones\x12$.chrono.time.v1.ListTimeZonesRequest\x1a%.chrono.time.v1.ListTimeZonesResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chrono.time.v1.time_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['GetTime']._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['GetTime']._serialized_options = b'\220\002\001'
+  _globals['_TIMESERVICE'].methods_by_name['WatchTime']._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['WatchTime']._serialized_options = b'\220\002\001'
+  _globals['_TIMESERVICE'].methods_by_name['ListTimeZones']._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['ListTimeZones']._serialized_options = b'\220\002\001'
   _globals['_GETTIMEREQUEST']._serialized_start=118
   _globals['_GETTIMEREQUEST']._serialized_end=153
   _globals['_GETTIMERESPONSE']._serialized_start=156
@@ -46,5 +52,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTIMEZONESRESPONSE']._serialized_start=799
   _globals['_LISTTIMEZONESRESPONSE']._serialized_end=911
   _globals['_TIMESERVICE']._serialized_start=914
-  _globals['_TIMESERVICE']._serialized_end=1181
+  _globals['_TIMESERVICE']._serialized_end=1196
 # @@protoc_insertion_point(module_scope)

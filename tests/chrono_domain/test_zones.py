@@ -7,8 +7,8 @@ import zoneinfo
 import pytest
 import tzdata
 
-from chrono_server import zones
-from chrono_server.errors import InvalidArgumentError, shorten
+from chrono_domain import zones
+from chrono_domain.errors import InvalidArgumentError, shorten
 from tests.chrono_server.helpers import package_zone_names
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import tzdata
 
-from chrono_server.errors import InvalidArgumentError, shorten
+from chrono_domain.errors import InvalidArgumentError, shorten
 
 MAX_NAME_LENGTH = 128
 DEFAULT_ZONE = "UTC"
