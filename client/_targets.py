@@ -18,6 +18,8 @@ from dataclasses import dataclass
 # A target that starts with one of these is already in gRPC's own syntax.
 _SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock", "xds", "google-c2p"})
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
+# A URI of some other scheme gRPC may know (passthrough:///...): never a host:port.
+_URI = re.compile(r"^[a-z][a-z0-9+.-]*:/")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -42,15 +44,22 @@ def channel_target(text: str) -> str:
     list, or an ``ipv6:`` one as soon as one address is IPv6 (IPv4 addresses are then
     written IPv4-mapped, ``[::ffff:a.b.c.d]``). Host names are resolved now, with
     ``socket.getaddrinfo``, to every address they have. Raises ValueError naming the
-    entry that is empty, lacks a port, has a port outside 1-65535 or does not resolve.
+    entry that is empty, lacks a port, has a port outside 1-65535 or does not resolve,
+    or naming a single ``host:port`` whose port gRPC could not dial (see
+    :func:`parse_target`).
     """
     return parse_target(text).dial
 
 
 def parse_target(text: str) -> Target:
-    """``text`` as :func:`channel_target` translates it, with the authority for TLS."""
+    """``text`` as :func:`channel_target` translates it, with the authority for TLS.
+
+    A single ``host:port`` (bare or ``dns:``) whose port gRPC could never dial raises
+    ValueError here, rather than failing every call later as if no server answered.
+    """
     scheme = _SCHEME.match(text)
     if "," not in text or (scheme and scheme[1] in _SCHEMES):
+        _check_single(text, scheme[1] if scheme else None)
         return Target(text, None)
     entries = [entry.strip() for entry in text.split(",")]
     addresses: list[tuple[IPAddress, int]] = []
@@ -60,6 +69,43 @@ def parse_target(text: str) -> Target:
             if (address, port) not in addresses:
                 addresses.append((address, port))
     return Target(_join(addresses), entries[0])
+
+
+def _check_single(text: str, scheme: str | None) -> None:
+    """Refuse a bare or ``dns:`` target's port unless it is 1-65535, ``http`` or ``https``.
+
+    gRPC reads a target with no scheme it knows as ``dns:///text``, and a ``dns:`` target
+    as ``dns:[//authority/]host[:port]``; targets of other schemes pass as they are. A
+    port gRPC cannot parse fails every call as UNAVAILABLE; one out of range it wraps
+    modulo 65536 (70000 dials 4464), which nobody means. ``http`` and ``https`` it takes
+    as 80 and 443, and no port at all as 443.
+    """
+    if scheme == "dns":
+        endpoint = text[len("dns:") :]
+        if endpoint.startswith("//"):
+            endpoint = endpoint[2:].partition("/")[2]
+    elif scheme in _SCHEMES or _URI.match(text):
+        return
+    else:
+        endpoint = text
+    if endpoint.startswith("["):
+        _, _, rest = endpoint.partition("]")
+        if not rest.startswith(":"):
+            return
+        port = rest[1:]
+    elif endpoint.count(":") == 1:
+        port = endpoint.partition(":")[2]
+    else:
+        return  # no port, or an IPv6 address without brackets (and so without a port)
+    if port not in ("http", "https") and not _is_port(port):
+        raise ValueError(
+            f"target {text!r}: the port must be a number from 1 to 65535, not {port!r}"
+        )
+
+
+def _is_port(text: str) -> bool:
+    """Whether ``text`` is a TCP port number as people write them: 1 to 65535, digits only."""
+    return text.isascii() and text.isdigit() and 1 <= int(text) <= 65535
 
 
 def _split(entry: str, text: str) -> tuple[str, int]:
@@ -84,7 +130,7 @@ def _split(entry: str, text: str) -> tuple[str, int]:
             raise ValueError(f"{where}: no host before the port")
     if not colon:
         raise ValueError(f"{where}: no port; write host:port")
-    if not (port_text.isascii() and port_text.isdigit() and 1 <= int(port_text) <= 65535):
+    if not _is_port(port_text):
         raise ValueError(f"{where}: the port must be a number from 1 to 65535, not {port_text!r}")
     return host, int(port_text)
 

@@ -25,14 +25,38 @@ _TICK_TOLERANCE_NS = 1_000_000
 as on it."""
 
 
+class NoUpdateInTime(grpc.RpcError):
+    """DEADLINE_EXCEEDED for a watch whose first stream brought no update in time.
+
+    That stream has no deadline of its own (an unbounded watch) or a later one (the
+    whole watch's): without this limit, a server that accepts the connection and never
+    answers would hold it until grpc gives up on the connection, about 20 s later.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self._details = f"no update within {limit:g} s"
+        super().__init__(self._details)
+
+    def code(self) -> grpc.StatusCode:
+        """DEADLINE_EXCEEDED, as for any call that ran out of time."""
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self) -> str:
+        """How long the watch waited."""
+        return self._details
+
+
 class WatchResume:
     """The state of one watch, and the rules for carrying it over to a new stream.
 
     A stream that ends with UNAVAILABLE after the watch delivered at least one update (a
     draining server ends watches so, "reconnect to continue the watch"; so does a lost
     connection) is reopened at once with ``wait_for_ready``, so that it waits for a
-    server rather than failing while none is connected. A reopened stream that fails, or
-    brings no update within the client's timeout, counts as a failed attempt; after
+    server rather than failing while none is connected. Every stream, the first
+    included, must bring its first update within the client's timeout, connecting
+    included: if the first stream does not, the watch fails with DEADLINE_EXCEEDED
+    (:class:`NoUpdateInTime`). A reopened stream that fails, or brings no update in
+    time, counts as a failed attempt; after
     :data:`MAX_FAILED_REOPENS` in a row, or when the watch's own deadline has passed,
     the watch fails with the last error a stream ended with. Attempts after a failed one
     wait 0.1 s, 0.2 s, 0.4 s... (at most 1 s, jittered).
@@ -69,6 +93,8 @@ class WatchResume:
         self._last_tick: int | None = None
         self._failed_reopens = 0
         self._resumed = False
+        self._limit = policy.timeout
+        """The first-update limit last handed out, for the error when it passes."""
 
     @property
     def done(self) -> bool:
@@ -85,17 +111,17 @@ class WatchResume:
         wait = self._wait_for_ready or self._resumed
         return request, CallKwargs(timeout=self._remaining(), wait_for_ready=wait)
 
-    def first_update_limit(self) -> float | None:
-        """Seconds a reopened stream may take to bring its first update; None: no limit.
+    def first_update_limit(self) -> float:
+        """Seconds the next stream may take to bring its first update: the client's timeout.
 
-        The first stream has none beyond its deadline. A reopened one waits for a server
-        (wait_for_ready) and an unbounded watch has no deadline: without this limit a
-        watch whose servers are all gone would wait forever.
+        Less if the watch's own deadline comes sooner. An unbounded watch has no deadline,
+        and a reopened stream waits for a server (wait_for_ready): without this limit a
+        watch whose servers are all gone, or never answer, would wait forever.
         """
-        if not self._resumed:
-            return None
         remaining = self._remaining()
-        return self._policy.timeout if remaining is None else min(self._policy.timeout, remaining)
+        limit = self._policy.timeout if remaining is None else min(self._policy.timeout, remaining)
+        self._limit = max(0.0, limit)
+        return self._limit
 
     def accept(self, update: time_pb.WatchTimeResponse) -> bool:
         """Note a received update; True to deliver it, False to drop it as a repeat."""
@@ -117,6 +143,11 @@ class WatchResume:
         ``error`` is what the stream ended with, or None if it brought no first update
         within :meth:`first_update_limit` (the caller cancelled it).
         """
+        if error is None and self.delivered == 0:
+            # The first stream: no watch has started that a new stream could carry on.
+            self.error = NoUpdateInTime(self._limit)
+            logger.debug("watch failed on its first stream: %s", self.error.details())
+            return None
         if error is not None:
             self.error = error
             if not (

@@ -72,7 +72,7 @@ class _AsyncClient(_common.ClientBase[grpc.aio.Channel]):
             request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
             response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
-        request = _common.health_check_request(self.service)
+        request = _common.health_check_request(self.service.full_name)
         return await check(request, **self._policy.unary(timeout))
 
     async def close(self) -> None:
@@ -127,7 +127,8 @@ class AsyncTimeClient(_AsyncClient):
         Use it with ``async for`` (it is not awaited). The rules for ``interval``,
         ``max_updates``, ``reconnect`` and the deadline are those of
         :meth:`client.TimeClient.watch_time`: an unbounded watch has no deadline unless
-        ``timeout`` is given, because any deadline would cut a healthy watch off.
+        ``timeout`` is given, because any deadline would cut a healthy watch off, but each
+        stream's first update must come within the client's timeout.
         ``aclose()`` on the iterator (or closing the client) cancels the call.
         """
         resume = WatchResume(

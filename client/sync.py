@@ -55,7 +55,7 @@ class _Client(_common.ClientBase[grpc.Channel]):
             request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
             response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
-        request = _common.health_check_request(self.service)
+        request = _common.health_check_request(self.service.full_name)
         return check(request, **self._policy.unary(timeout))
 
     def close(self) -> None:
@@ -140,6 +140,9 @@ class TimeClient(_Client):
         plus the client's timeout, enough for every update to arrive; an unbounded one
         gets no deadline at all, because any deadline would cut a healthy watch off at
         that moment. Pass ``timeout`` to bound the whole watch yourself, reopens included.
+        Either way, each stream's first update (connecting included) must come within the
+        client's timeout; when the first stream's does not, the watch fails with
+        DEADLINE_EXCEEDED.
         """
         resume = WatchResume(
             self._policy, time_zone, interval, max_updates, timeout, reconnect=reconnect

@@ -158,9 +158,7 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
         self, request: pb.ListTimeZonesRequest, context: Context
     ) -> pb.ListTimeZonesResponse:
         """Return one page of the known zone names."""
-        found = paging.page(
-            self._zones.names, request.page_size, request.page_token, MAX_PAGE_SIZE
-        )
+        found = paging.page(self._zones.names, request.page_size, request.page_token, MAX_PAGE_SIZE)
         return pb.ListTimeZonesResponse(
             time_zones=found.items,
             next_page_token=found.next_page_token,

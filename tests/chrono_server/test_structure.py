@@ -13,7 +13,10 @@ PACKAGES = ("chrono_domain", "chrono_server", "time_service", "date_service", "c
 
 
 def _runtime_imports(path: Path) -> set[str]:
-    """The modules ``path`` imports when it runs (anywhere but under ``if TYPE_CHECKING``)."""
+    """The modules ``path`` imports when it runs (anywhere but under ``if TYPE_CHECKING``).
+
+    ``from package import module`` counts as importing the module, not the package.
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     typing_only: set[int] = set()
     for node in ast.walk(tree):
@@ -26,8 +29,10 @@ def _runtime_imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+            base = REPO_ROOT / node.module.replace(".", "/")
+            for alias in node.names:
+                submodule = (base / f"{alias.name}.py").exists() or (base / alias.name).is_dir()
+                found.add(f"{node.module}.{alias.name}" if submodule else node.module)
     return found
 
 

@@ -7,7 +7,6 @@ tells which replica served how many calls, from outside.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import queue
 import signal
 import threading
@@ -19,8 +18,8 @@ from typing import Any, Protocol
 import grpc
 
 from chrono.time.v1 import time_service_pb2 as time_pb
-from chrono_server.spec import Resources
 from chrono_server.config import join_host_port
+from chrono_server.spec import Resources
 from client import TimeClient
 from tests.chrono_server.helpers import ServiceProcess
 from tests.servers import ServerThread, server_settings, with_servicer

@@ -15,6 +15,7 @@ import pytest
 import tzlocal
 
 import client.__main__ as cli
+from client.cli.context import local_zone_name
 from tests.client.checks import check_formatted_time, today_in
 from tests.servers import ServerThread
 
@@ -203,7 +204,7 @@ def test_local_zone_falls_back_to_utc(monkeypatch: pytest.MonkeyPatch) -> None:
         raise zoneinfo.ZoneInfoNotFoundError("no zone configured")
 
     monkeypatch.setattr(tzlocal, "get_localzone_name", fail)
-    assert cli.local_zone_name() == "UTC"
+    assert local_zone_name() == "UTC"
 
 
 class _InterruptAfterFirstLine(io.StringIO):

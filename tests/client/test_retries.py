@@ -14,9 +14,7 @@ from tests.ledger import LEDGER, AppendRequest, AppendResponse, ReadRequest, Rea
 
 def ledger(port: int, hang: bool) -> ServiceProcess:
     """A ledger-service process on ``port`` (0: any free one)."""
-    return ServiceProcess(
-        ["-m", "tests.ledger", "--port", str(port), "--hang", str(int(hang))]
-    )
+    return ServiceProcess(["-m", "tests.ledger", "--port", str(port), "--hang", str(int(hang))])
 
 
 def method(channel: grpc.Channel, name: str) -> grpc.UnaryUnaryMultiCallable[Any, Any]:

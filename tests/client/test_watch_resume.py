@@ -97,7 +97,8 @@ def test_first_request_asks_for_max_updates_and_a_reopen_for_one_more_than_remai
 def test_unbounded_reopen_stays_unbounded() -> None:
     """An unbounded watch reopens unbounded, with no deadline, but a first-update limit."""
     resume = watch()
-    assert resume.first_update_limit() is None
+    # Even the first stream must bring its first update within the client's timeout.
+    assert resume.first_update_limit() == 5
     resume.accept(at(0))
     resume.reopen_delay(UNAVAILABLE)
     request, call = resume.call()
