@@ -17,6 +17,7 @@ WORKDIR /src
 # Only what the wheel is built from, so that an edit to tests or docs keeps the cache.
 COPY pyproject.toml README.md ./
 COPY generated/ generated/
+COPY chrono_domain/ chrono_domain/
 COPY chrono_server/ chrono_server/
 COPY time_service/ time_service/
 COPY date_service/ date_service/

@@ -37,6 +37,7 @@ def _host(text: str) -> str:
 
 def whole(name: str, low: int, high: int) -> Callable[[str], int]:
     """A converter to a whole number from ``low`` to ``high``; ``name`` is for messages."""
+
     def convert(text: str) -> int:
         try:
             value = int(text)
@@ -55,6 +56,7 @@ def whole(name: str, low: int, high: int) -> Callable[[str], int]:
 
 def seconds(name: str, positive: bool = False) -> Callable[[str], float]:
     """A converter to a finite number of seconds, 0 or more (more than 0 if ``positive``)."""
+
     def convert(text: str) -> float:
         try:
             value = float(text)
@@ -72,6 +74,7 @@ def seconds(name: str, positive: bool = False) -> Callable[[str], float]:
 
 def choice(name: str, choices: Sequence[str], fold: Callable[[str], str]) -> Callable[[str], str]:
     """A converter to one of ``choices``, after ``fold`` (such as str.lower)."""
+
     def convert(text: str) -> str:
         value = fold(text)
         if value not in choices:

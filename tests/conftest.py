@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chrono_server.devcerts import DevCerts, write_dev_certs
 from date_service.server import SPEC as DATE_SPEC
+from tests.devcerts import DevCerts, write_dev_certs
 from tests.servers import ServerThread
 from time_service.server import SPEC as TIME_SPEC
 

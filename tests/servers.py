@@ -15,9 +15,10 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any, TypeVar
 
-from chrono_server.app import App, ServiceSpec, Shared, create_server, wind_down
+from chrono_server.app import App, create_server, wind_down
 from chrono_server.config import ServerSettings
-from chrono_server.devcerts import DevCerts
+from chrono_server.spec import Resources, Service, ServiceSpec
+from tests.devcerts import DevCerts
 
 T = TypeVar("T")
 
@@ -103,8 +104,13 @@ def with_clock(
     spec: ServiceSpec, servicer: Callable[..., object], clock: Callable[[], datetime]
 ) -> ServiceSpec:
     """``spec`` with its servicer reading ``clock`` instead of the system clock."""
+    return with_servicer(spec, lambda resources: servicer(resources, clock=clock))
 
-    def make(shared: Shared) -> object:
-        return servicer(shared, clock=clock)
 
-    return dataclasses.replace(spec, make_servicer=make)
+def with_servicer(spec: ServiceSpec, make: Callable[[Resources], object]) -> ServiceSpec:
+    """``spec`` serving the servicer ``make(resources)`` builds instead of its own."""
+
+    def build(resources: Resources) -> Service:
+        return Service(servicer=make(resources))
+
+    return dataclasses.replace(spec, build=build)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from chrono_server.devcerts import DevCerts
 from tests.chrono_server.helpers import running
+from tests.devcerts import DevCerts
 from tests.servers import ServerThread, tls_settings
 from tests.test_grpcurl import EXIT_INVALID_ARGUMENT, GRPCURL
 from time_service.server import SPEC as TIME_SPEC

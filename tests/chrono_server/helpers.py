@@ -26,8 +26,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2
 from grpc_status import rpc_status
 
-from chrono_server.spec import ServiceSpec
 from chrono_server.config import ServerSettings
+from chrono_server.spec import ServiceSpec
 from tests.servers import ENGINE, ServerThread, with_clock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

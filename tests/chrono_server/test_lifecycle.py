@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import threading
 import time
@@ -20,8 +19,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
-from chrono_server.spec import Resources, ServiceSpec
 from chrono_domain.clock import utc_now
+from chrono_server.spec import Resources, ServiceSpec
 from date_service.server import SPEC as DATE_SPEC
 from tests.chrono_server.helpers import (
     health_check,

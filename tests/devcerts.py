@@ -2,7 +2,7 @@
 
 For trying TLS and mTLS on one machine, and for the tests; never for production, where
 certificates come from the platform's own CA. ``scripts/dev-certs DIR`` writes them.
-Needs the ``cryptography`` package (the ``dev`` extra).
+Development only, so it lives with the tests and stays out of the wheel.
 """
 
 from __future__ import annotations
@@ -103,11 +103,19 @@ def issue(
 ) -> Issued:
     """A leaf certificate signed by ``ca``: for a server at ``hosts``, or for a client.
 
-    ``not_before``/``not_after`` default to five minutes ago and 90 days on; tests pass
-    past dates to make an expired certificate.
+    ``not_before``/``not_after`` default to five minutes ago and 90 days on, or to 90
+    days either side of the other one where that is further out; tests pass past or
+    future dates to make an expired or a not yet valid certificate.
     """
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
+    lifetime = timedelta(days=90)
+    if not_before is None:
+        not_before = now - timedelta(minutes=5)
+        if not_after is not None:
+            not_before = min(not_before, not_after - lifetime)
+    if not_after is None:
+        not_after = max(now, not_before) + lifetime
     usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
     builder = (
         x509.CertificateBuilder()
@@ -115,8 +123,8 @@ def issue(
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or now - timedelta(minutes=5))
-        .not_valid_after(not_after or now + timedelta(days=90))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     )
@@ -131,13 +139,31 @@ def issue(
     return Issued(key, builder.sign(ca.key, hashes.SHA256()))
 
 
+DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
 def write_dev_certs(
-    directory: Path, hosts: Sequence[str] = ("localhost", "127.0.0.1", "::1")
+    directory: Path,
+    hosts: Sequence[str] = DEFAULT_HOSTS,
+    *,
+    server_not_before: datetime | None = None,
+    server_not_after: datetime | None = None,
 ) -> DevCerts:
-    """Write a new CA, a server certificate for ``hosts`` and a client certificate."""
+    """Write a new CA, a server certificate for ``hosts`` and a client certificate.
+
+    The server certificate is valid from ``server_not_before`` to ``server_not_after``
+    (by default from five minutes ago for 90 days): past or future dates make one that
+    a server must refuse.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca = make_ca()
-    server = issue(ca, "chrono server", hosts=hosts)
+    server = issue(
+        ca,
+        "chrono server",
+        hosts=hosts,
+        not_before=server_not_before,
+        not_after=server_not_after,
+    )
     client = issue(ca, "chrono client", client=True)
     files = DevCerts(
         ca=directory / "ca.pem",
@@ -155,6 +181,17 @@ def write_dev_certs(
     return files
 
 
+def _instant(text: str) -> datetime:
+    """An ISO 8601 date or date and time, in UTC unless it names its offset."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO 8601 date or time: {text!r} (e.g. 2026-01-01 or 2026-01-01T12:00)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Write development certificates into the folder given on the command line."""
     parser = argparse.ArgumentParser(
@@ -168,8 +205,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a name or IP the server certificate is for (repeatable; "
         "default localhost, 127.0.0.1, ::1)",
     )
+    parser.add_argument(
+        "--not-before",
+        type=_instant,
+        metavar="WHEN",
+        help="the server certificate is valid from then (default five minutes ago)",
+    )
+    parser.add_argument(
+        "--not-after",
+        type=_instant,
+        metavar="WHEN",
+        help="the server certificate expires then (default in 90 days)",
+    )
     args = parser.parse_args(argv)
-    files = write_dev_certs(args.directory, args.hosts or ("localhost", "127.0.0.1", "::1"))
+    if args.not_before and args.not_after and args.not_after <= args.not_before:
+        parser.error("--not-after must be later than --not-before")
+    files = write_dev_certs(
+        args.directory,
+        args.hosts or DEFAULT_HOSTS,
+        server_not_before=args.not_before,
+        server_not_after=args.not_after,
+    )
     for label, path in vars(files).items():
         sys.stdout.write(f"{label}: {path}\n")
     return 0
