@@ -238,8 +238,11 @@ def create_server(
     if serve_metrics and metrics is not None and settings.metrics_port is not None:
         components.append(_Scrapes(settings.host, settings.metrics_port, metrics))
     components.extend(service.components)
-    grpc_server = GrpcServer(server, settings.grace)
-    health_component = Health(health_servicer, [name], draining, observer)
+    hurry = asyncio.Event()
+    grpc_server = GrpcServer(server, settings.grace, observer, hurry)
+    health_component = Health(
+        health_servicer, [name], draining, observer, settings.drain_delay, hurry
+    )
     components += [grpc_server, health_component]
     app = App(components, grpc_server, health_component, service.servicer, zone_database, metrics)
     return app, port

@@ -118,6 +118,12 @@ class ServerSettings:
     grace: float = option(
         5.0, seconds("grace"), "SECONDS", "how long in-flight calls may finish on shutdown"
     )
+    drain_delay: float = option(
+        0.25,
+        seconds("drain delay"),
+        "SECONDS",
+        "how long to keep serving after health turns NOT_SERVING, so clients move away",
+    )
     log_level: str = option(
         "INFO", choice("log level", LOG_LEVELS, str.upper), "LEVEL", "/".join(LOG_LEVELS)
     )

@@ -96,6 +96,10 @@ class Observer:
         self._draining = draining
         self._tasks: set[asyncio.Task[Any]] = set()
         self.shutting_down = False
+        # Unary calls in flight and when the last one began (perf_counter): a draining
+        # server stops only once those calls grpc core had queued are answered.
+        self.unary_in_flight = 0
+        self.last_unary_start = 0.0
 
     def wrap(self, method: str, handler: Handler, own: bool) -> Handler:
         """``handler`` for ``method`` (``/package.Service/Method``), observed.
@@ -207,6 +211,22 @@ class Observer:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def quiet(self, quiet: float, limit: float, hurry: asyncio.Event) -> bool:
+        """Wait until no unary call is in flight and none began for ``quiet`` seconds.
+
+        Gives up after ``limit`` seconds (clients that do not watch health never go
+        quiet) or when ``hurry`` is set; True if it got quiet.
+        """
+        deadline = time.perf_counter() + limit
+        while not hurry.is_set():
+            now = time.perf_counter()
+            if self.unary_in_flight == 0 and now - self.last_unary_start >= quiet:
+                return True
+            if now >= deadline:
+                return False
+            await asyncio.sleep(min(0.01, deadline - now))
+        return False
+
     async def until_drained(self, behavior: Any, request: Any, context: Context) -> None:
         """Run a writer-style stream until it ends or the server drains, then end it."""
         signal = _WriteSignal(context, self)
@@ -255,6 +275,8 @@ class _Site:
         self.parse = parse
         self.children = children
         self.name = _request_name(parse)
+        # Health checks go on while a server drains; they do not hold its stop.
+        self.counted = not domain.startswith("grpc.health.")
 
     async def fail(self, error: Exception, context: Context) -> NoReturn:
         """Abort the call with the status ``error`` stands for; log a bug once."""
@@ -281,8 +303,13 @@ class _Site:
             self.name,
         )
 
+        counted = self.counted
+
         async def handle(data: bytes, context: Context) -> Any:
             call = observer.begin(context, children, 1)
+            if counted:
+                observer.unary_in_flight += 1
+                observer.last_unary_start = call.started
             error: BaseException | None = None
             try:
                 return await behavior(observer.parse(parse, data, context, name), context)
@@ -296,6 +323,8 @@ class _Site:
                 error = other
                 raise
             finally:
+                if counted:
+                    observer.unary_in_flight -= 1
                 observer.end(method, children, context, call, error, int(error is None))
 
         return handle

@@ -33,7 +33,16 @@ def server_settings(**overrides: Any) -> ServerSettings:
     if ENGINE == "native":
         native = {"max_connection_age": 0.0, "keepalive_min_interval": 0.0}
     return ServerSettings(
-        **{"host": "127.0.0.1", "port": 0, "grace": 1.0, "engine": ENGINE, **native, **overrides}
+        **{
+            "host": "127.0.0.1",
+            "port": 0,
+            "grace": 1.0,
+            # The drain's pause for clients to move away is tested where it matters.
+            "drain_delay": 0.0,
+            "engine": ENGINE,
+            **native,
+            **overrides,
+        }
     )
 
 
