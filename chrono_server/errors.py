@@ -48,9 +48,7 @@ def rich_status(
 ) -> grpc.Status:
     """A status with ``message``, the given ``details`` and an ErrorInfo with ``reason``."""
     info = error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata or {})
-    status = status_pb2.Status(
-        code=code.value[0], message=message, details=_pack((*details, info))
-    )
+    status = status_pb2.Status(code=code.value[0], message=message, details=_pack((*details, info)))
     return rpc_status.to_status(status)
 
 

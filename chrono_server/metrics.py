@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     multiprocess,
 )
 
-from chrono_server.config import join_host_port
+# Re-exported: the endpoint that serves these families lives in chrono_server.scrape.
+from chrono_server.scrape import MetricsEndpoint as MetricsEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -117,26 +115,6 @@ class MethodMetrics:
     seconds: Histogram
     received: Counter
     sent: Counter
-
-
-class MetricsEndpoint:
-    """The HTTP server that answers Prometheus scrapes on ``/metrics``."""
-
-    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
-        """Start serving ``registry`` on a thread of its own."""
-        self._server: WSGIServer
-        self._thread: threading.Thread
-        self._server, self._thread = prometheus_client.start_http_server(
-            port, addr=host.strip("[]"), registry=registry
-        )
-        self.port: int = self._server.server_port
-        logger.info("metrics on http://%s/metrics", join_host_port(host, self.port))
-
-    def close(self) -> None:
-        """Stop answering scrapes."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
 
 def multiprocess_registry() -> CollectorRegistry:

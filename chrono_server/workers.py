@@ -25,12 +25,15 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chrono_server import logs
 from chrono_server.config import ServerSettings, join_host_port
-from chrono_server.spec import ServiceEntry
 from chrono_server.metrics import MULTIPROC_ENV
+from chrono_server.spec import ServiceEntry
+
+if TYPE_CHECKING:
+    from chrono_server.scrape import MetricsEndpointThread
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ READY_TIMEOUT = 60.0
 _STABLE_AFTER = 10.0
 _MAX_BACKOFF = 30.0
 _PR_SET_PDEATHSIG = 1
+
+
+class MetricsPortError(Exception):
+    """The supervisor cannot serve the workers' metrics: the process exits 1 with this line."""
 
 
 @dataclass
@@ -181,16 +188,26 @@ class Supervisor:
         logger.info("%s exited cleanly", self._entry.prog)
         return 0
 
-    def _metrics_endpoint(self) -> Any:
+    def _metrics_endpoint(self) -> MetricsEndpointThread | None:
+        """Serve the workers' summed metrics, if asked, on a thread with a loop of its own."""
         if self._settings.metrics_port is None:
             return None
-        from chrono_server.metrics import MetricsEndpoint, multiprocess_registry
+        from chrono_server.metrics import multiprocess_registry
+        from chrono_server.scrape import MetricsEndpointThread
 
         # Workers inherit the variable and write their samples there; it must be empty.
-        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="chrono-metrics-")
-        return MetricsEndpoint(
+        folder = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="chrono-metrics-")
+        endpoint = MetricsEndpointThread(
             self._settings.host, self._settings.metrics_port, multiprocess_registry()
         )
+        try:
+            endpoint.start()
+        except OSError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise MetricsPortError(
+                f"cannot serve metrics on port {self._settings.metrics_port}: {error}"
+            ) from error
+        return endpoint
 
     def _wait_until_ready(self, port: int) -> bool:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -244,6 +261,9 @@ def supervise(entry: ServiceEntry, settings: ServerSettings) -> int:
     """Run ``settings.workers`` worker processes of ``entry`` until a signal; exit status."""
     try:
         return Supervisor(entry, settings).run()
+    except MetricsPortError as error:
+        logger.error("%s", error)
+        return 1
     except OSError as error:
         logger.error("cannot listen on %s: %s", settings.address, error.strerror or error)
         return 1

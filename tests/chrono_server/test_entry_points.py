@@ -234,10 +234,11 @@ def test_busy_port_is_a_one_line_error(service: Service, held_port: int) -> None
     assert not [line for line in process.lines if "Traceback" in line or "listening on" in line]
 
 
-def test_busy_metrics_port_is_a_one_line_error(held_port: int) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_busy_metrics_port_is_a_one_line_error(held_port: int, workers: str) -> None:
     """A --metrics-port another socket holds makes the process exit 1 with one clear line."""
     argv = ["-m", "time_service", "--port", "0", "--metrics-port", str(held_port)]
-    with ServiceProcess(argv) as process:
+    with ServiceProcess([*argv, "--workers", workers]) as process:
         assert process.finish() == 1
     errors = [line for line in process.lines if " ERROR " in line]
     assert len(errors) == 1

@@ -21,7 +21,7 @@ from tests.chrono_server.helpers import (
     served,
     tracebacks_and_errors,
 )
-from tests.servers import ServerThread, with_servicer
+from tests.servers import ServerThread, server_settings, with_servicer
 from time_service.server import SPEC as TIME_SPEC
 from time_service.servicer import Context, TimeServicer
 
@@ -252,3 +252,23 @@ def test_malformed_bodies_to_health_and_reflection_are_logged_as_calls() -> None
     lines = [(line["method"], line["code"]) for line in access_lines(process)]
     assert lines == [(method, "INVALID_ARGUMENT") for method, _, _ in METHODS[4:]]
     assert not [line for line in process.lines if "Traceback" in line]
+
+
+def test_malformed_bodies_to_health_and_reflection_are_counted() -> None:
+    """Health and reflection calls whose body does not parse count as INVALID_ARGUMENT."""
+    with (
+        running(TIME_SPEC, server_settings(metrics_port=0)) as server,
+        grpc.insecure_channel(server.target) as channel,
+    ):
+        for method, kind, _ in METHODS[4:]:
+            with pytest.raises(grpc.RpcError):
+                send_raw(channel, method, kind, b"\xff\xff")
+        assert server.app.metrics is not None
+        registry = server.app.metrics.registry
+        for method, _, _ in METHODS[4:]:
+            service, name = method.lstrip("/").split("/")
+            labels = {"grpc_service": service, "grpc_method": name, "grpc_code": "INVALID_ARGUMENT"}
+            labels["grpc_type"] = {"Check": "unary", "Watch": "server_stream"}.get(
+                name, "bidi_stream"
+            )
+            assert registry.get_sample_value("grpc_server_handled_total", labels) == 1, method
