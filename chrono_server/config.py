@@ -155,10 +155,11 @@ class ServerSettings:
         "largest request message accepted; larger ones get RESOURCE_EXHAUSTED",
     )
     max_concurrent_streams: int = option(
-        100,
+        11_000,
         whole("max concurrent streams", 1, 1_000_000),
         "N",
-        "calls one connection may have open at once",
+        "calls one connection may have open at once (more wait for a free slot); keep it "
+        "above the time service's --max-watches, so that one client can hold them all",
     )
     keepalive_min_interval: float = option(
         10.0,

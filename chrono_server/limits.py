@@ -28,7 +28,28 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         # a status with its reason; grpc core refuses, without one, only beyond its own
         # default of 4 MiB.
         ("grpc.max_receive_message_length", max(settings.max_request_bytes, MAX_MESSAGE_BYTES)),
+        # 11,000 by default: above --max-watches, so that one client (a gateway, a
+        # dashboard) can hold every watch a process allows and the next one is refused
+        # with RESOURCE_EXHAUSTED. At 100, 500 watches over one channel were refused
+        # REFUSED_STREAM by the dozen (see the next option) and a client's 100th watch
+        # waited silently, forever, behind its health-check stream.
         ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # grpc's default, pinned because it is marked experimental and the rapid-reset
+        # bound rests on it: a stream counts against the limit above until the server has
+        # freed it, not merely until the peer reset it, and a new stream past the limit
+        # gets REFUSED_STREAM. So one connection that opens and resets streams in a loop
+        # holds at most that many (measured: ~14 KB each, under 400 MB after 1M resets at
+        # the default; all connections together are held back by the pending-call cap).
+        # It is also why a client at the limit sees refusals: a stream it has finished
+        # may still count on the server for a moment.
+        ("grpc.http.overload_protection", 1),
+        # grpc's defaults, pinned because the memory bound of a header flood rests on
+        # them: metadata over the soft limit may be refused, over the hard one always is.
+        # A header block past the hard limit gets its stream reset and the rest of it is
+        # read and thrown away, so a CONTINUATION flood costs CPU but not memory; no
+        # grpc 1.85 option closes such a connection (see tests/chrono_server/test_floods).
+        ("grpc.max_metadata_size", 8 * 1024),
+        ("grpc.absolute_max_metadata_size", 16 * 1024),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.keepalive_time_ms", SERVER_KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", SERVER_KEEPALIVE_TIMEOUT_MS),
