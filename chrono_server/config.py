@@ -154,12 +154,14 @@ class ServerSettings:
         "BYTES",
         "largest request message accepted; larger ones get RESOURCE_EXHAUSTED",
     )
+    # Above the time service's 10,000 watches per process, so that one client (a gateway,
+    # a dashboard) can hold them all over one connection; the watch limit, not this one,
+    # is what answers with an error.
     max_concurrent_streams: int = option(
         11_000,
         whole("max concurrent streams", 1, 1_000_000),
         "N",
-        "calls one connection may have open at once (more wait for a free slot); keep it "
-        "above the time service's --max-watches, so that one client can hold them all",
+        "calls one connection may have open at once (more wait for a free slot)",
     )
     keepalive_min_interval: float = option(
         10.0,
