@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chrono_server import engines
 from chrono_server.config import ServerSettings
 
 # How often the server itself pings an idle client to find dead connections, and how
@@ -66,13 +67,7 @@ def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
         ),
         ("grpc.http2.max_ping_strikes", 2 if settings.keepalive_min_interval > 0 else 0),
     ]
-    if settings.engine == "grpcio":
-        # grpc core cancels calls beyond ~3,000 waiting to be picked up by the server;
-        # thousands of watches reconnecting at once after a restart would be refused.
-        options += [
-            ("grpc.server.max_pending_requests", PENDING_CALLS),
-            ("grpc.server.max_pending_requests_hard_limit", 2 * PENDING_CALLS),
-        ]
+    options += engines.engine_options(settings.engine, PENDING_CALLS).items()
     if settings.max_connection_age > 0:
         options += [
             ("grpc.max_connection_age_ms", round(settings.max_connection_age * 1000)),
