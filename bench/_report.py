@@ -201,21 +201,23 @@ class Report:
 
     def _watch_table(self) -> list[str]:
         rows = [
-            "| streams | opened how | opened | open s | ticks received | lateness p50 ms "
+            "| engine | streams | opened how | opened | open s | ticks received | lateness p50 ms "
             "| p99 ms | max ms | server lag p99 ms | server cores | server RSS MiB "
             "| client cores | errors | holds |",
-            "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+            "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
         ]
         for level in self.watches:
             how = f"{level.ramp:,.0f} per s" if level.ramp else "all at once"
             if level.error is not None:
                 rows.append(
-                    f"| {level.streams:,} | {how} | failed: {_short(level.error)} |" + " |" * 12
+                    f"| {level.engine} | {level.streams:,} | {how} "
+                    f"| failed: {_short(level.error)} |" + " |" * 12
                 )
                 continue
             r = level.result
             rows.append(
-                f"| {level.streams:,} | {how} | {r['opened']:,} | {r['open_seconds']:.1f} "
+                f"| {level.engine} | {level.streams:,} | {how} | {r['opened']:,} "
+                f"| {r['open_seconds']:.1f} "
                 f"| {r['ticks_received']:,}/{r['ticks_expected']:,} "
                 f"| {r['lateness_p50_ms']:.0f} | {r['lateness_p99_ms']:.0f} "
                 f"| {r['lateness_max_ms']:.0f} | {r['server_lag_p99_ms']:.0f} "
@@ -223,7 +225,7 @@ class Report:
                 f"| {r['client_cpu_cores']:.2f} | {_errors(r['errors'])} "
                 f"| {'yes' if level.holds else 'no'} |"
             )
-        ramped = [lv for lv in self.watches if lv.ramp]
+        ramped = [lv for lv in self.watches if lv.ramp and lv.engine == "grpcio"]
         held = [lv.streams for lv in ramped if lv.holds]
         verdict = (
             f"One chrono time-service process held **{max(held):,}** streams (the largest "

@@ -48,6 +48,7 @@ class WatchLevel:
 
     streams: int
     ramp: float
+    engine: str = "grpcio"
     result: dict[str, Any] = field(default_factory=dict)
     server_cores: float = math.nan
     server_rss_mib: float = math.nan

@@ -270,10 +270,14 @@ def run_throughput(
 # --- watches -------------------------------------------------------------------------
 
 
-def watch_level(streams: int, ramp: float, seconds: int, work: Path) -> WatchLevel:
+def watch_level(
+    streams: int, ramp: float, seconds: int, work: Path, config: Config = CHRONO_CONFIGS[0]
+) -> WatchLevel:
     """Open ``streams`` watches on a fresh chrono time-service and measure the ticks."""
-    level = WatchLevel(streams=streams, ramp=ramp)
-    server = Server(CHRONO_CONFIGS[0], work / f"watch-{streams}-{int(ramp)}.log")
+    engine = "native" if "native" in config.argv else "grpcio"
+    level = WatchLevel(streams=streams, ramp=ramp, engine=engine)
+    log = work / f"watch-{engine}-{streams}-{int(ramp)}.log"
+    server = Server(config, log)
     client: subprocess.Popen[str] | None = None
     open_timeout = (streams / ramp if ramp else 0) + 20
     timeout = open_timeout + seconds + 40
@@ -325,7 +329,7 @@ def watch_level(streams: int, ramp: float, seconds: int, work: Path) -> WatchLev
 
 def _watch_line(level: WatchLevel) -> str:
     how = f"ramp {level.ramp:.0f}/s" if level.ramp else "all at once"
-    head = f"watches {level.streams:>5} ({how}):"
+    head = f"watches {level.streams:>5} ({how}, {level.engine}):"
     if level.error is not None:
         return f"{head} FAILED: {level.error[:300]}"
     r = level.result
@@ -350,6 +354,15 @@ def run_watches(plan: Plan, work: Path, out: Callable[[str], None]) -> list[Watc
         level = watch_level(streams, ramp, plan.watch_seconds, work)
         levels.append(level)
         out(_watch_line(level))
+    # The native engine writes each update in Rust: what it does where grpcio's
+    # per-message path is the limit.
+    native = next(c for c in CHRONO_CONFIGS if c.expect_mapped and c.processes == 1)
+    if available((native,))[0]:
+        for streams in sorted(plan.watch_levels)[-2:]:
+            logger.info("watches: %d streams, native engine", streams)
+            level = watch_level(streams, WATCH_RAMP, plan.watch_seconds, work, native)
+            levels.append(level)
+            out(_watch_line(level))
     return levels
 
 
