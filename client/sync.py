@@ -78,21 +78,32 @@ class _FirstUpdateLimit:
     """Cancels a call that brings no update within ``limit`` seconds (None: never)."""
 
     def __init__(self, call: grpc.Call, limit: float | None) -> None:
-        self.fired = False
+        self._fired = threading.Event()
         self._timer: threading.Timer | None = None
         if limit is not None:
-            self._timer = threading.Timer(limit, self._fire, (call,))
+            # The timer holds the call and the event, never this object: a cycle through
+            # it would leave the call to the garbage collector, whose run of grpc's
+            # finalizer at interpreter exit can deadlock on the call's lock (the chrono
+            # command hung after its last update in 1 of 10 runs).
+            self._timer = threading.Timer(limit, _cancel, (call, self._fired))
             self._timer.daemon = True
             self._timer.start()
 
-    def _fire(self, call: grpc.Call) -> None:
-        self.fired = True
-        call.cancel()
+    @property
+    def fired(self) -> bool:
+        """Whether the limit passed and the call was cancelled."""
+        return self._fired.is_set()
 
     def cancel(self) -> None:
         """Let the call run on: its first update came (or it ended)."""
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
+
+
+def _cancel(call: grpc.Call, fired: threading.Event) -> None:
+    fired.set()
+    call.cancel()
 
 
 class TimeClient(_Client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -72,8 +73,13 @@ class Partial(pb_grpc.TimeServiceServicer):
 )
 def test_a_servicer_that_cannot_serve_a_method_fails_at_start(servicer: type, message: str) -> None:
     """Building the server fails with a message naming the class and the method."""
-    with pytest.raises(RegistrationError) as failure:
+
+    async def build() -> None:
+        # grpc.aio servers are made inside the event loop that runs them.
         create_server(server_settings(), with_servicer(TIME_SPEC, servicer))
+
+    with pytest.raises(RegistrationError) as failure:
+        asyncio.run(build())
     assert str(failure.value).startswith(message)
 
 

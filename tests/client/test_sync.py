@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 import zoneinfo
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import grpc
 import pytest
 
 from client import DateClient, TimeClient
+from tests.chrono_server.helpers import eventually
 from tests.client.checks import check_date, check_time
 from tests.servers import ServerThread
 
@@ -111,3 +113,29 @@ def test_context_manager_closes_the_channel(time_server: ServerThread) -> None:
         client.get_time()
     with pytest.raises(ValueError, match="closed"):
         client.get_time()
+
+
+def live_calls() -> list[object]:
+    """The grpc client calls still in memory, garbage included."""
+    return [item for item in gc.get_objects() if isinstance(item, grpc.Call)]
+
+
+def test_a_finished_watch_leaves_its_call_to_no_garbage_collector(
+    time_server: ServerThread,
+) -> None:
+    """A watch that ended frees its call at once, not through a reference cycle.
+
+    Left to the garbage collector, grpc's finalizer of the call ran at interpreter exit
+    and could deadlock on the call's lock: the chrono command hung after printing its
+    last update in about 1 run of 10.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        with TimeClient(time_server.target) as client:
+            updates = list(client.watch_time("UTC", timedelta(milliseconds=100), 2))
+        assert len(updates) == 2
+        # The first-update timer's thread may take a moment to end and let go.
+        assert eventually(lambda: live_calls() == [], timeout=2), live_calls()
+    finally:
+        gc.enable()
