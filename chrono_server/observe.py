@@ -293,6 +293,12 @@ class _Site:
         )
         raise AssertionError("abort returned")  # unreachable: abort raises
 
+    async def settle(self, raised: BaseException, context: Context) -> None:
+        """Turn what a call raised into its status: a servicer's error, or a bug."""
+        # An abort already carries its status, and a cancelled call has nobody to tell.
+        if isinstance(raised, Exception) and not isinstance(raised, grpc.aio.AbortError):
+            await self.fail(raised, context)
+
     def unary(self, behavior: Callable[[Any, Context], Any]) -> Any:
         """The wrapper of a unary method."""
         observer, method, children, parse, name = (
@@ -302,9 +308,10 @@ class _Site:
             self.parse,
             self.name,
         )
-
         counted = self.counted
 
+        # The hot path: written out, with no coroutine of its own between grpc and the
+        # servicer's.
         async def handle(data: bytes, context: Context) -> Any:
             call = observer.begin(context, children, 1)
             if counted:
@@ -313,14 +320,9 @@ class _Site:
             error: BaseException | None = None
             try:
                 return await behavior(observer.parse(parse, data, context, name), context)
-            except grpc.aio.AbortError as aborted:
-                error = aborted
-                raise
-            except Exception as failure:
-                error = failure
-                await self.fail(failure, context)
-            except BaseException as other:  # cancelled
-                error = other
+            except BaseException as raised:
+                error = raised
+                await self.settle(raised, context)
                 raise
             finally:
                 if counted:
@@ -346,72 +348,62 @@ class _Site:
                 async for response in behavior(request, context):
                     yield response
                     sent += 1
-            except grpc.aio.AbortError as aborted:
-                error = aborted
-                raise
-            except Exception as failure:
-                error = failure
-                if context.done():
+            except BaseException as raised:
+                error = raised
+                if isinstance(raised, Exception) and context.done():
                     # The caller left (cancelled, or its deadline passed) as the stream was
                     # failing or being ended: there is nobody to send a status to.
-                    logger.debug("%s ended after its caller left: %r", method, failure)
+                    logger.debug("%s ended after its caller left: %r", method, raised)
                     return
-                await self.fail(failure, context)
-            except BaseException as other:
-                error = other
+                await self.settle(raised, context)
                 raise
             finally:
                 observer.end(method, children, context, call, error, sent)
 
         return handle
 
+    async def guarded(
+        self, context: Context, messages: int, replies: int, work: Callable[[], Any]
+    ) -> Any:
+        """Run ``work()`` as one call: recorded, and what it raises turned into its status.
+
+        ``messages`` came in with the call; ``replies`` go out when it succeeds.
+        """
+        call = self.observer.begin(context, self.children, messages)
+        error: BaseException | None = None
+        try:
+            return await work()
+        except BaseException as raised:
+            error = raised
+            await self.settle(raised, context)
+            raise
+        finally:
+            sent = replies if error is None else 0
+            self.observer.end(self.method, self.children, context, call, error, sent)
+
     def writer(self, behavior: Callable[[Any, Context], Any], track: bool) -> Any:
         """The wrapper of a server stream whose servicer writes with ``context.write``."""
-        observer, method, children = self.observer, self.method, self.children
+        observer = self.observer
 
         async def handle(data: bytes, context: Context) -> None:
-            call = observer.begin(context, children, 1)
-            error: BaseException | None = None
-            try:
+            async def work() -> None:
                 request = observer.parse(self.parse, data, context, self.name)
                 if track:
                     await observer.until_drained(behavior, request, context)
                 else:
                     await behavior(request, context)
-            except grpc.aio.AbortError as aborted:
-                error = aborted
-                raise
-            except Exception as failure:
-                error = failure
-                await self.fail(failure, context)
-            except BaseException as other:
-                error = other
-                raise
-            finally:
-                observer.end(method, children, context, call, error, 0)
+
+            await self.guarded(context, 1, 0, work)
 
         return handle
 
     def client_stream(self, behavior: Callable[[Any, Context], Any]) -> Any:
         """The wrapper of a client-streaming method."""
-        observer, method, children = self.observer, self.method, self.children
 
         async def handle(requests: AsyncIterator[bytes], context: Context) -> Any:
-            call = observer.begin(context, children, 0)
-            error: BaseException | None = None
-            try:
-                return await behavior(self.parsed(requests, context), context)
-            except grpc.aio.AbortError as aborted:
-                error = aborted
-                raise
-            except Exception as failure:
-                error = failure
-                await self.fail(failure, context)
-            except BaseException as other:
-                error = other
-                raise
-            finally:
-                observer.end(method, children, context, call, error, int(error is None))
+            return await self.guarded(
+                context, 0, 1, lambda: behavior(self.parsed(requests, context), context)
+            )
 
         return handle
 
