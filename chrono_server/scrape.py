@@ -221,7 +221,8 @@ class MetricsEndpoint:
         self.port = port
         """The port served: the one the kernel chose for 0, once started."""
         self.pages = Pages(registry, max_age)
-        self._timeout = timeout
+        self.timeout = timeout
+        """Seconds each connection gets in all."""
         self._slots = asyncio.Semaphore(max_connections)
         self._interval = 1 / max_rate
         # When the next connection is due at the rate (the GCRA's theoretical arrival).
@@ -305,7 +306,7 @@ class MetricsEndpoint:
         """Answer one request on ``conn`` within the timeout, then close it."""
         writer: asyncio.StreamWriter | None = None
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 reader, writer = await asyncio.open_connection(sock=conn, limit=MAX_REQUEST_BYTES)
                 answer = await self._answer(reader)
                 if answer is not None:
@@ -314,7 +315,7 @@ class MetricsEndpoint:
                 writer.close()
                 await writer.wait_closed()
         except TimeoutError:
-            logger.debug("scrape connection dropped after %.1f s", self._timeout)
+            logger.debug("scrape connection dropped after %.1f s", self.timeout)
         except OSError as error:
             logger.debug("scrape connection failed: %s", error)
         finally:
@@ -365,29 +366,11 @@ class MetricsEndpointThread:
     however many scrapers, with the same bounds and timeouts.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        registry: CollectorRegistry,
-        *,
-        max_age: float = MAX_AGE,
-        max_connections: int = MAX_CONNECTIONS,
-        max_rate: float = MAX_RATE,
-        timeout: float = TIMEOUT,
-    ) -> None:
-        """Prepare to serve ``registry`` on ``host:port``; nothing starts yet."""
-        # asyncio primitives bind to a loop on first use, so this one may be made here.
-        self.endpoint = MetricsEndpoint(
-            host,
-            port,
-            registry,
-            max_age=max_age,
-            max_connections=max_connections,
-            max_rate=max_rate,
-            timeout=timeout,
-        )
-        self._timeout = timeout
+    def __init__(self, endpoint: MetricsEndpoint) -> None:
+        """Run ``endpoint`` (not started) on a thread of its own; nothing starts yet."""
+        # asyncio primitives bind to a loop on first use, so the endpoint may be made here.
+        self.endpoint = endpoint
+        self._timeout = endpoint.timeout
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 

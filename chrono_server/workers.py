@@ -193,12 +193,14 @@ class Supervisor:
         if self._settings.metrics_port is None:
             return None
         from chrono_server.metrics import multiprocess_registry
-        from chrono_server.scrape import MetricsEndpointThread
+        from chrono_server.scrape import MetricsEndpoint, MetricsEndpointThread
 
         # Workers inherit the variable and write their samples there; it must be empty.
         folder = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="chrono-metrics-")
         endpoint = MetricsEndpointThread(
-            self._settings.host, self._settings.metrics_port, multiprocess_registry()
+            MetricsEndpoint(
+                self._settings.host, self._settings.metrics_port, multiprocess_registry()
+            )
         )
         try:
             endpoint.start()

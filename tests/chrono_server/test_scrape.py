@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from chrono.time.v1 import time_service_pb2 as pb
 from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 from chrono_server import scrape
-from chrono_server.scrape import MetricsEndpointThread, Pages
+from chrono_server.scrape import MetricsEndpoint, MetricsEndpointThread, Pages
 from tests.chrono_server.helpers import ServiceProcess, eventually, running
 from tests.servers import server_settings
 from time_service.server import SPEC as TIME_SPEC
@@ -119,13 +119,15 @@ def endpoint(
     registry = CollectorRegistry()
     counter = Counter("scrape_test", "What the test counted.", registry=registry)
     served = MetricsEndpointThread(
-        "127.0.0.1",
-        0,
-        registry,
-        max_age=max_age,
-        max_connections=max_connections,
-        max_rate=max_rate,
-        timeout=timeout,
+        MetricsEndpoint(
+            "127.0.0.1",
+            0,
+            registry,
+            max_age=max_age,
+            max_connections=max_connections,
+            max_rate=max_rate,
+            timeout=timeout,
+        )
     )
     served.start()
     try:
@@ -376,7 +378,8 @@ def test_a_busy_port_fails_start_and_leaves_no_thread() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         threads_before = threading.active_count()
-        busy = MetricsEndpointThread("127.0.0.1", holder.getsockname()[1], CollectorRegistry())
+        port = holder.getsockname()[1]
+        busy = MetricsEndpointThread(MetricsEndpoint("127.0.0.1", port, CollectorRegistry()))
         with pytest.raises(OSError, match="in use"):
             busy.start()
         assert threading.active_count() == threads_before
