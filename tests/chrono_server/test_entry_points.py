@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2
 
 from chrono.date.v1 import date_service_pb2, date_service_pb2_grpc
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
+from client._common import TIME_SERVICE, channel_options
 from tests.chrono_server.helpers import (
     ServiceProcess,
     health_status,
@@ -146,7 +147,11 @@ def test_sigterm_ends_watch_promptly_and_lets_calls_finish() -> None:
     done = threading.Event()
 
     def keep_calling(target: str) -> None:
-        with grpc.insecure_channel(target) as channel:
+        # As the chrono client does, the callers watch the server's health, and so stop
+        # sending once it says NOT_SERVING; a caller that does not can have a call
+        # cancelled, or dropped, by grpc as it stops (see the README's drain paragraph).
+        options = channel_options(TIME_SERVICE, [("grpc.enable_retries", 0)])
+        with grpc.insecure_channel(target, options=options) as channel:
             stub = time_service_pb2_grpc.TimeServiceStub(channel)
             while not done.is_set():
                 try:
