@@ -24,15 +24,6 @@ DATE_LINE = re.compile(r"^Current date: (\d{4}-\d\d-\d\d)$")
 DAY_NAMES = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
 
 
-@pytest.fixture
-def servers(
-    time_server: ServerThread, date_server: ServerThread, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Both servers running, and the environment pointing the command at them."""
-    monkeypatch.setenv("TIME_SERVICE_TARGET", time_server.target)
-    monkeypatch.setenv("DATE_SERVICE_TARGET", date_server.target)
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:
     """Run ``chrono argv``; return its exit status, its stdout lines and its stderr."""
     status = cli.main(list(argv))

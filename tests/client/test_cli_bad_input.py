@@ -14,15 +14,6 @@ HUGE_ZONE = "x" * 10_000
 
 
 @pytest.fixture
-def servers(
-    time_server: ServerThread, date_server: ServerThread, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Both servers running, and the environment pointing the command at them."""
-    monkeypatch.setenv("TIME_SERVICE_TARGET", time_server.target)
-    monkeypatch.setenv("DATE_SERVICE_TARGET", date_server.target)
-
-
-@pytest.fixture
 def tiny_time_server() -> Iterator[ServerThread]:
     """A TimeService server refusing any request over 64 bytes (its --max-request-bytes)."""
     server = ServerThread(TIME_SPEC, server_settings(max_request_bytes=64))

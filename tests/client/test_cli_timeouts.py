@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 import client.__main__ as cli
-from tests.client.silent import silent_server
 
 TIMEOUT = 0.5
 # Far below grpc's own 20 s wait for a connection's SETTINGS frame, far above the timeout
 # on a loaded machine.
 SLACK = 2.0
-
-
-@pytest.fixture
-def silent_target() -> Iterator[str]:
-    """The target of a server that accepts connections and never answers."""
-    with silent_server() as target:
-        yield target
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, float, list[str], str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import grpc
@@ -12,17 +11,9 @@ import pytest
 from client import AsyncTimeClient, TimeClient
 from client._common import CallPolicy
 from client._watch import WatchResume
-from tests.client.silent import silent_server
 
 TIMEOUT = 0.5
 SLACK = 2.0
-
-
-@pytest.fixture
-def silent_target() -> Iterator[str]:
-    """The target of a server that accepts connections and never answers."""
-    with silent_server() as target:
-        yield target
 
 
 def resume(max_updates: int = 0, timeout: float | None = None) -> WatchResume:
