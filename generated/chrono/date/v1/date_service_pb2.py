@@ -22,23 +22,123 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from google.type import dayofweek_pb2 as google_dot_type_dot_dayofweek__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/date/v1/date_service.proto\x12\x0e\x63hrono.date.v1\x1a\x16google/type/date.proto\x1a\x1bgoogle/type/dayofweek.proto\"#\n\x0eGetDateRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\xf5\x01\n\x0fGetDateResponse\x12\'\n\x0c\x63urrent_date\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12+\n\x0b\x64\x61y_of_week\x18\x04 \x01(\x0e\x32\x16.google.type.DayOfWeek\x12\x13\n\x0b\x64\x61y_of_year\x18\x05 \x01(\x05\x12\x10\n\x08iso_week\x18\x06 \x01(\x05\x12\x15\n\riso_week_year\x18\x07 \x01(\x05\x12\x11\n\tleap_year\x18\x08 \x01(\x08\x12\x15\n\rdays_in_month\x18\t \x01(\x05\x32^\n\x0b\x44\x61teService\x12O\n\x07GetDate\x12\x1e.chrono.date.v1.GetDateRequest\x1a\x1f.chrono.date.v1.GetDateResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/date/v1/date_service.proto\x12\x0e\x63hrono.date.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16google/type/date.proto\x1a\x1bgoogle/type/dayofweek.proto\"D\n\x0eGetDateRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12\x1f\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x11.google.type.Date\"\xf5\x01\n\x0fGetDateResponse\x12\'\n\x0c\x63urrent_date\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12+\n\x0b\x64\x61y_of_week\x18\x04 \x01(\x0e\x32\x16.google.type.DayOfWeek\x12\x13\n\x0b\x64\x61y_of_year\x18\x05 \x01(\x05\x12\x10\n\x08iso_week\x18\x06 \x01(\x05\x12\x15\n\riso_week_year\x18\x07 \x01(\x05\x12\x11\n\tleap_year\x18\x08 \x01(\x08\x12\x15\n\rdays_in_month\x18\t \x01(\x05\"\x9b\x01\n\x10\x41\x64\x64PeriodRequest\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\r\n\x05years\x18\x02 \x01(\x05\x12\x0e\n\x06months\x18\x03 \x01(\x05\x12\r\n\x05weeks\x18\x04 \x01(\x05\x12\x0c\n\x04\x64\x61ys\x18\x05 \x01(\x05\x12*\n\x08overflow\x18\x06 \x01(\x0e\x32\x18.chrono.date.v1.Overflow\"E\n\x11\x41\x64\x64PeriodResponse\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x0f\n\x07\x63lamped\x18\x02 \x01(\x08\"^\n\x10\x44iffDatesRequest\x12%\n\nstart_date\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x02 \x01(\x0b\x32\x11.google.type.Date\"T\n\x11\x44iffDatesResponse\x12\r\n\x05years\x18\x01 \x01(\x05\x12\x0e\n\x06months\x18\x02 \x01(\x05\x12\x0c\n\x04\x64\x61ys\x18\x03 \x01(\x05\x12\x12\n\ntotal_days\x18\x04 \x01(\x05\"J\n\x07Holiday\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08observed\x18\x03 \x01(\x08\"I\n\x14IsBusinessDayRequest\x12\x10\n\x08\x63\x61lendar\x18\x01 \x01(\t\x12\x1f\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x11.google.type.Date\"i\n\x15IsBusinessDayResponse\x12\x14\n\x0c\x62usiness_day\x18\x01 \x01(\x08\x12\x0f\n\x07weekend\x18\x02 \x01(\x08\x12)\n\x08holidays\x18\x03 \x03(\x0b\x32\x17.chrono.date.v1.Holiday\"\x8a\x01\n\x1a\x41\x64justToBusinessDayRequest\x12\x10\n\x08\x63\x61lendar\x18\x01 \x01(\t\x12\x1f\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12\x39\n\nconvention\x18\x03 \x01(\x0e\x32%.chrono.date.v1.BusinessDayConvention\">\n\x1b\x41\x64justToBusinessDayResponse\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\"Y\n\x16\x41\x64\x64\x42usinessDaysRequest\x12\x10\n\x08\x63\x61lendar\x18\x01 \x01(\t\x12\x1f\n\x04\x64\x61te\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12\x0c\n\x04\x64\x61ys\x18\x03 \x01(\x05\":\n\x17\x41\x64\x64\x42usinessDaysResponse\x12\x1f\n\x04\x64\x61te\x18\x01 \x01(\x0b\x32\x11.google.type.Date\"x\n\x18\x43ountBusinessDaysRequest\x12\x10\n\x08\x63\x61lendar\x18\x01 \x01(\t\x12%\n\nstart_date\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\"2\n\x19\x43ountBusinessDaysResponse\x12\x15\n\rbusiness_days\x18\x01 \x01(\x05\"\x9a\x01\n\x13ListHolidaysRequest\x12\x10\n\x08\x63\x61lendar\x18\x01 \x01(\t\x12%\n\nstart_date\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12#\n\x08\x65nd_date\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"Z\n\x14ListHolidaysResponse\x12)\n\x08holidays\x18\x01 \x03(\x0b\x32\x17.chrono.date.v1.Holiday\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xd6\x03\n\x08\x43\x61lendar\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x16\n\x0e\x62\x61se_calendars\x18\x03 \x03(\t\x12,\n\x0cweekend_days\x18\x04 \x03(\x0e\x32\x16.google.type.DayOfWeek\x12/\n\x0e\x65xtra_holidays\x18\x05 \x03(\x0b\x32\x17.chrono.date.v1.Holiday\x12+\n\x10removed_holidays\x18\x06 \x03(\x0b\x32\x11.google.type.Date\x12\x12\n\x04\x65tag\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x15\n\x07\x62uiltin\x18\n \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x64\x61ta_version\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03:G\xea\x41\x44\n\x17\x63hrono.date.v1/Calendar\x12\x14\x63\x61lendars/{calendar}*\tcalendars2\x08\x63\x61lendar\"r\n\x15\x43reateCalendarRequest\x12\x13\n\x0b\x63\x61lendar_id\x18\x01 \x01(\t\x12\x30\n\x08\x63\x61lendar\x18\x02 \x01(\x0b\x32\x18.chrono.date.v1.CalendarB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"D\n\x12GetCalendarRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x63hrono.date.v1/Calendar\"=\n\x14ListCalendarsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"]\n\x15ListCalendarsResponse\x12+\n\tcalendars\x18\x01 \x03(\x0b\x32\x18.chrono.date.v1.Calendar\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"z\n\x15UpdateCalendarRequest\x12\x30\n\x08\x63\x61lendar\x18\x01 \x01(\x0b\x32\x18.chrono.date.v1.CalendarB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"U\n\x15\x44\x65leteCalendarRequest\x12.\n\x04name\x18\x01 \x01(\tB \xe2\x41\x01\x02\xfa\x41\x19\n\x17\x63hrono.date.v1/Calendar\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t*M\n\x08Overflow\x12\x18\n\x14OVERFLOW_UNSPECIFIED\x10\x00\x12\x12\n\x0eOVERFLOW_CLAMP\x10\x01\x12\x13\n\x0fOVERFLOW_REJECT\x10\x02*\xee\x01\n\x15\x42usinessDayConvention\x12\'\n#BUSINESS_DAY_CONVENTION_UNSPECIFIED\x10\x00\x12%\n!BUSINESS_DAY_CONVENTION_FOLLOWING\x10\x01\x12.\n*BUSINESS_DAY_CONVENTION_MODIFIED_FOLLOWING\x10\x02\x12%\n!BUSINESS_DAY_CONVENTION_PRECEDING\x10\x03\x12.\n*BUSINESS_DAY_CONVENTION_MODIFIED_PRECEDING\x10\x04\x32\xb9\r\n\x0b\x44\x61teService\x12_\n\x07GetDate\x12\x1e.chrono.date.v1.GetDateRequest\x1a\x1f.chrono.date.v1.GetDateResponse\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/date\x12r\n\tAddPeriod\x12 .chrono.date.v1.AddPeriodRequest\x1a!.chrono.date.v1.AddPeriodResponse\" \x90\x02\x01\x82\xd3\xe4\x93\x02\x17\"\x12/v1/date:addPeriod:\x01*\x12m\n\tDiffDates\x12 .chrono.date.v1.DiffDatesRequest\x1a!.chrono.date.v1.DiffDatesResponse\"\x1b\x90\x02\x01\x82\xd3\xe4\x93\x02\x12\"\r/v1/date:diff:\x01*\x12\x94\x01\n\rIsBusinessDay\x12$.chrono.date.v1.IsBusinessDayRequest\x1a%.chrono.date.v1.IsBusinessDayResponse\"6\x90\x02\x01\x82\xd3\xe4\x93\x02-\"(/v1/{calendar=calendars/*}:isBusinessDay:\x01*\x12\x9f\x01\n\x13\x41\x64justToBusinessDay\x12*.chrono.date.v1.AdjustToBusinessDayRequest\x1a+.chrono.date.v1.AdjustToBusinessDayResponse\"/\x90\x02\x01\x82\xd3\xe4\x93\x02&\"!/v1/{calendar=calendars/*}:adjust:\x01*\x12\x9c\x01\n\x0f\x41\x64\x64\x42usinessDays\x12&.chrono.date.v1.AddBusinessDaysRequest\x1a\'.chrono.date.v1.AddBusinessDaysResponse\"8\x90\x02\x01\x82\xd3\xe4\x93\x02/\"*/v1/{calendar=calendars/*}:addBusinessDays:\x01*\x12\xa4\x01\n\x11\x43ountBusinessDays\x12(.chrono.date.v1.CountBusinessDaysRequest\x1a).chrono.date.v1.CountBusinessDaysResponse\":\x90\x02\x01\x82\xd3\xe4\x93\x02\x31\",/v1/{calendar=calendars/*}:countBusinessDays:\x01*\x12\x89\x01\n\x0cListHolidays\x12#.chrono.date.v1.ListHolidaysRequest\x1a$.chrono.date.v1.ListHolidaysResponse\".\x90\x02\x01\x82\xd3\xe4\x93\x02%\x12#/v1/{calendar=calendars/*}/holidays\x12u\n\x0e\x43reateCalendar\x12%.chrono.date.v1.CreateCalendarRequest\x1a\x18.chrono.date.v1.Calendar\"\"\x90\x02\x00\x82\xd3\xe4\x93\x02\x19\"\r/v1/calendars:\x08\x63\x61lendar\x12n\n\x0bGetCalendar\x12\".chrono.date.v1.GetCalendarRequest\x1a\x18.chrono.date.v1.Calendar\"!\x90\x02\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=calendars/*}\x12v\n\rListCalendars\x12$.chrono.date.v1.ListCalendarsRequest\x1a%.chrono.date.v1.ListCalendarsResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/calendars\x12\x87\x01\n\x0eUpdateCalendar\x12%.chrono.date.v1.UpdateCalendarRequest\x1a\x18.chrono.date.v1.Calendar\"4\x90\x02\x00\x82\xd3\xe4\x93\x02+2\x1f/v1/{calendar.name=calendars/*}:\x08\x63\x61lendar\x12r\n\x0e\x44\x65leteCalendar\x12%.chrono.date.v1.DeleteCalendarRequest\x1a\x16.google.protobuf.Empty\"!\x90\x02\x00\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=calendars/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chrono.date.v1.date_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CALENDAR'].fields_by_name['name']._loaded_options = None
+  _globals['_CALENDAR'].fields_by_name['name']._serialized_options = b'\342A\001\010'
+  _globals['_CALENDAR'].fields_by_name['etag']._loaded_options = None
+  _globals['_CALENDAR'].fields_by_name['etag']._serialized_options = b'\342A\001\003'
+  _globals['_CALENDAR'].fields_by_name['create_time']._loaded_options = None
+  _globals['_CALENDAR'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_CALENDAR'].fields_by_name['update_time']._loaded_options = None
+  _globals['_CALENDAR'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_CALENDAR'].fields_by_name['builtin']._loaded_options = None
+  _globals['_CALENDAR'].fields_by_name['builtin']._serialized_options = b'\342A\001\003'
+  _globals['_CALENDAR'].fields_by_name['data_version']._loaded_options = None
+  _globals['_CALENDAR'].fields_by_name['data_version']._serialized_options = b'\342A\001\003'
+  _globals['_CALENDAR']._loaded_options = None
+  _globals['_CALENDAR']._serialized_options = b'\352AD\n\027chrono.date.v1/Calendar\022\024calendars/{calendar}*\tcalendars2\010calendar'
+  _globals['_CREATECALENDARREQUEST'].fields_by_name['calendar']._loaded_options = None
+  _globals['_CREATECALENDARREQUEST'].fields_by_name['calendar']._serialized_options = b'\342A\001\002'
+  _globals['_GETCALENDARREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETCALENDARREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\031\n\027chrono.date.v1/Calendar'
+  _globals['_UPDATECALENDARREQUEST'].fields_by_name['calendar']._loaded_options = None
+  _globals['_UPDATECALENDARREQUEST'].fields_by_name['calendar']._serialized_options = b'\342A\001\002'
+  _globals['_DELETECALENDARREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETECALENDARREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\031\n\027chrono.date.v1/Calendar'
   _globals['_DATESERVICE'].methods_by_name['GetDate']._loaded_options = None
-  _globals['_DATESERVICE'].methods_by_name['GetDate']._serialized_options = b'\220\002\001'
-  _globals['_GETDATEREQUEST']._serialized_start=106
-  _globals['_GETDATEREQUEST']._serialized_end=141
-  _globals['_GETDATERESPONSE']._serialized_start=144
-  _globals['_GETDATERESPONSE']._serialized_end=389
-  _globals['_DATESERVICE']._serialized_start=391
-  _globals['_DATESERVICE']._serialized_end=485
+  _globals['_DATESERVICE'].methods_by_name['GetDate']._serialized_options = b'\220\002\001\202\323\344\223\002\n\022\010/v1/date'
+  _globals['_DATESERVICE'].methods_by_name['AddPeriod']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['AddPeriod']._serialized_options = b'\220\002\001\202\323\344\223\002\027\"\022/v1/date:addPeriod:\001*'
+  _globals['_DATESERVICE'].methods_by_name['DiffDates']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['DiffDates']._serialized_options = b'\220\002\001\202\323\344\223\002\022\"\r/v1/date:diff:\001*'
+  _globals['_DATESERVICE'].methods_by_name['IsBusinessDay']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['IsBusinessDay']._serialized_options = b'\220\002\001\202\323\344\223\002-\"(/v1/{calendar=calendars/*}:isBusinessDay:\001*'
+  _globals['_DATESERVICE'].methods_by_name['AdjustToBusinessDay']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['AdjustToBusinessDay']._serialized_options = b'\220\002\001\202\323\344\223\002&\"!/v1/{calendar=calendars/*}:adjust:\001*'
+  _globals['_DATESERVICE'].methods_by_name['AddBusinessDays']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['AddBusinessDays']._serialized_options = b'\220\002\001\202\323\344\223\002/\"*/v1/{calendar=calendars/*}:addBusinessDays:\001*'
+  _globals['_DATESERVICE'].methods_by_name['CountBusinessDays']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['CountBusinessDays']._serialized_options = b'\220\002\001\202\323\344\223\0021\",/v1/{calendar=calendars/*}:countBusinessDays:\001*'
+  _globals['_DATESERVICE'].methods_by_name['ListHolidays']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['ListHolidays']._serialized_options = b'\220\002\001\202\323\344\223\002%\022#/v1/{calendar=calendars/*}/holidays'
+  _globals['_DATESERVICE'].methods_by_name['CreateCalendar']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['CreateCalendar']._serialized_options = b'\220\002\000\202\323\344\223\002\031\"\r/v1/calendars:\010calendar'
+  _globals['_DATESERVICE'].methods_by_name['GetCalendar']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['GetCalendar']._serialized_options = b'\220\002\001\202\323\344\223\002\030\022\026/v1/{name=calendars/*}'
+  _globals['_DATESERVICE'].methods_by_name['ListCalendars']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['ListCalendars']._serialized_options = b'\220\002\001\202\323\344\223\002\017\022\r/v1/calendars'
+  _globals['_DATESERVICE'].methods_by_name['UpdateCalendar']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['UpdateCalendar']._serialized_options = b'\220\002\000\202\323\344\223\002+2\037/v1/{calendar.name=calendars/*}:\010calendar'
+  _globals['_DATESERVICE'].methods_by_name['DeleteCalendar']._loaded_options = None
+  _globals['_DATESERVICE'].methods_by_name['DeleteCalendar']._serialized_options = b'\220\002\000\202\323\344\223\002\030*\026/v1/{name=calendars/*}'
+  _globals['_OVERFLOW']._serialized_start=3086
+  _globals['_OVERFLOW']._serialized_end=3163
+  _globals['_BUSINESSDAYCONVENTION']._serialized_start=3166
+  _globals['_BUSINESSDAYCONVENTION']._serialized_end=3404
+  _globals['_GETDATEREQUEST']._serialized_start=292
+  _globals['_GETDATEREQUEST']._serialized_end=360
+  _globals['_GETDATERESPONSE']._serialized_start=363
+  _globals['_GETDATERESPONSE']._serialized_end=608
+  _globals['_ADDPERIODREQUEST']._serialized_start=611
+  _globals['_ADDPERIODREQUEST']._serialized_end=766
+  _globals['_ADDPERIODRESPONSE']._serialized_start=768
+  _globals['_ADDPERIODRESPONSE']._serialized_end=837
+  _globals['_DIFFDATESREQUEST']._serialized_start=839
+  _globals['_DIFFDATESREQUEST']._serialized_end=933
+  _globals['_DIFFDATESRESPONSE']._serialized_start=935
+  _globals['_DIFFDATESRESPONSE']._serialized_end=1019
+  _globals['_HOLIDAY']._serialized_start=1021
+  _globals['_HOLIDAY']._serialized_end=1095
+  _globals['_ISBUSINESSDAYREQUEST']._serialized_start=1097
+  _globals['_ISBUSINESSDAYREQUEST']._serialized_end=1170
+  _globals['_ISBUSINESSDAYRESPONSE']._serialized_start=1172
+  _globals['_ISBUSINESSDAYRESPONSE']._serialized_end=1277
+  _globals['_ADJUSTTOBUSINESSDAYREQUEST']._serialized_start=1280
+  _globals['_ADJUSTTOBUSINESSDAYREQUEST']._serialized_end=1418
+  _globals['_ADJUSTTOBUSINESSDAYRESPONSE']._serialized_start=1420
+  _globals['_ADJUSTTOBUSINESSDAYRESPONSE']._serialized_end=1482
+  _globals['_ADDBUSINESSDAYSREQUEST']._serialized_start=1484
+  _globals['_ADDBUSINESSDAYSREQUEST']._serialized_end=1573
+  _globals['_ADDBUSINESSDAYSRESPONSE']._serialized_start=1575
+  _globals['_ADDBUSINESSDAYSRESPONSE']._serialized_end=1633
+  _globals['_COUNTBUSINESSDAYSREQUEST']._serialized_start=1635
+  _globals['_COUNTBUSINESSDAYSREQUEST']._serialized_end=1755
+  _globals['_COUNTBUSINESSDAYSRESPONSE']._serialized_start=1757
+  _globals['_COUNTBUSINESSDAYSRESPONSE']._serialized_end=1807
+  _globals['_LISTHOLIDAYSREQUEST']._serialized_start=1810
+  _globals['_LISTHOLIDAYSREQUEST']._serialized_end=1964
+  _globals['_LISTHOLIDAYSRESPONSE']._serialized_start=1966
+  _globals['_LISTHOLIDAYSRESPONSE']._serialized_end=2056
+  _globals['_CALENDAR']._serialized_start=2059
+  _globals['_CALENDAR']._serialized_end=2529
+  _globals['_CREATECALENDARREQUEST']._serialized_start=2531
+  _globals['_CREATECALENDARREQUEST']._serialized_end=2645
+  _globals['_GETCALENDARREQUEST']._serialized_start=2647
+  _globals['_GETCALENDARREQUEST']._serialized_end=2715
+  _globals['_LISTCALENDARSREQUEST']._serialized_start=2717
+  _globals['_LISTCALENDARSREQUEST']._serialized_end=2778
+  _globals['_LISTCALENDARSRESPONSE']._serialized_start=2780
+  _globals['_LISTCALENDARSRESPONSE']._serialized_end=2873
+  _globals['_UPDATECALENDARREQUEST']._serialized_start=2875
+  _globals['_UPDATECALENDARREQUEST']._serialized_end=2997
+  _globals['_DELETECALENDARREQUEST']._serialized_start=2999
+  _globals['_DELETECALENDARREQUEST']._serialized_end=3084
+  _globals['_DATESERVICE']._serialized_start=3407
+  _globals['_DATESERVICE']._serialized_end=5128
 # @@protoc_insertion_point(module_scope)

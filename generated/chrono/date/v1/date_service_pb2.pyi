@@ -3,8 +3,13 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
 from google.type import dayofweek_pb2 as _dayofweek_pb2
 import builtins as _builtins
@@ -18,26 +23,102 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _Overflow:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OverflowEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Overflow.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OVERFLOW_UNSPECIFIED: _Overflow.ValueType  # 0
+    """The same as OVERFLOW_CLAMP."""
+    OVERFLOW_CLAMP: _Overflow.ValueType  # 1
+    """Use the last day of the month instead, and say so in `clamped`."""
+    OVERFLOW_REJECT: _Overflow.ValueType  # 2
+    """Fail with INVALID_ARGUMENT, reason DAY_OUT_OF_RANGE."""
+
+class Overflow(_Overflow, metaclass=_OverflowEnumTypeWrapper):
+    """Overflow says what AddPeriod does when adding months or years lands on a day
+    the month does not have (31 January plus one month).
+    """
+
+OVERFLOW_UNSPECIFIED: Overflow.ValueType  # 0
+"""The same as OVERFLOW_CLAMP."""
+OVERFLOW_CLAMP: Overflow.ValueType  # 1
+"""Use the last day of the month instead, and say so in `clamped`."""
+OVERFLOW_REJECT: Overflow.ValueType  # 2
+"""Fail with INVALID_ARGUMENT, reason DAY_OUT_OF_RANGE."""
+Global___Overflow: _TypeAlias = Overflow  # noqa: Y015
+
+class _BusinessDayConvention:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _BusinessDayConventionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BusinessDayConvention.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    BUSINESS_DAY_CONVENTION_UNSPECIFIED: _BusinessDayConvention.ValueType  # 0
+    """The same as BUSINESS_DAY_CONVENTION_FOLLOWING."""
+    BUSINESS_DAY_CONVENTION_FOLLOWING: _BusinessDayConvention.ValueType  # 1
+    """The next business day."""
+    BUSINESS_DAY_CONVENTION_MODIFIED_FOLLOWING: _BusinessDayConvention.ValueType  # 2
+    """The next business day, unless it is in the next month: then the previous
+    one.
+    """
+    BUSINESS_DAY_CONVENTION_PRECEDING: _BusinessDayConvention.ValueType  # 3
+    """The previous business day."""
+    BUSINESS_DAY_CONVENTION_MODIFIED_PRECEDING: _BusinessDayConvention.ValueType  # 4
+    """The previous business day, unless it is in the previous month: then the
+    next one.
+    """
+
+class BusinessDayConvention(_BusinessDayConvention, metaclass=_BusinessDayConventionEnumTypeWrapper):
+    """BusinessDayConvention says where AdjustToBusinessDay moves a date that is
+    not a business day.
+    """
+
+BUSINESS_DAY_CONVENTION_UNSPECIFIED: BusinessDayConvention.ValueType  # 0
+"""The same as BUSINESS_DAY_CONVENTION_FOLLOWING."""
+BUSINESS_DAY_CONVENTION_FOLLOWING: BusinessDayConvention.ValueType  # 1
+"""The next business day."""
+BUSINESS_DAY_CONVENTION_MODIFIED_FOLLOWING: BusinessDayConvention.ValueType  # 2
+"""The next business day, unless it is in the next month: then the previous
+one.
+"""
+BUSINESS_DAY_CONVENTION_PRECEDING: BusinessDayConvention.ValueType  # 3
+"""The previous business day."""
+BUSINESS_DAY_CONVENTION_MODIFIED_PRECEDING: BusinessDayConvention.ValueType  # 4
+"""The previous business day, unless it is in the previous month: then the
+next one.
+"""
+Global___BusinessDayConvention: _TypeAlias = BusinessDayConvention  # noqa: Y015
+
 @_typing.final
 class GetDateRequest(_message.Message):
-    """GetDateRequest selects the time zone of a GetDate call."""
+    """GetDateRequest selects the date of a GetDate call: today in a time zone, or
+    a date given.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TIME_ZONE_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
     time_zone: _builtins.str
     """The IANA time zone name to compute the date for, such as "Pacific/Kiritimati"
     or "America/New_York". Empty means "UTC". At most 128 characters; names are
     case-sensitive and are not canonicalised.
     """
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The date to describe. Unset means the current date in `time_zone`."""
+
     def __init__(
         self,
         *,
         time_zone: _builtins.str = ...,
+        date: _date_pb2.Date | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -45,9 +126,7 @@ Global___GetDateRequest: _TypeAlias = GetDateRequest  # noqa: Y015
 
 @_typing.final
 class GetDateResponse(_message.Message):
-    """GetDateResponse is the current date in the requested time zone (proleptic
-    Gregorian calendar) and facts about it.
-    """
+    """GetDateResponse is a date (proleptic Gregorian calendar) and facts about it."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -85,7 +164,7 @@ class GetDateResponse(_message.Message):
     """The number of days in the month of `current_date`, from 28 to 31."""
     @_builtins.property
     def current_date(self) -> _date_pb2.Date:
-        """The current civil date in `time_zone`."""
+        """The date: the current civil date in `time_zone`, or the requested `date`."""
 
     def __init__(
         self,
@@ -107,3 +186,762 @@ class GetDateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetDateResponse: _TypeAlias = GetDateResponse  # noqa: Y015
+
+@_typing.final
+class AddPeriodRequest(_message.Message):
+    """AddPeriodRequest is a date and the period to add to it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    YEARS_FIELD_NUMBER: _builtins.int
+    MONTHS_FIELD_NUMBER: _builtins.int
+    WEEKS_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    OVERFLOW_FIELD_NUMBER: _builtins.int
+    years: _builtins.int
+    """Years to add; negative to subtract."""
+    months: _builtins.int
+    """Months to add; negative to subtract."""
+    weeks: _builtins.int
+    """Weeks to add; negative to subtract."""
+    days: _builtins.int
+    """Days to add; negative to subtract."""
+    overflow: Global___Overflow.ValueType
+    """What to do when years and months land on a day the month lacks."""
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The date to start from. Required."""
+
+    def __init__(
+        self,
+        *,
+        date: _date_pb2.Date | None = ...,
+        years: _builtins.int = ...,
+        months: _builtins.int = ...,
+        weeks: _builtins.int = ...,
+        days: _builtins.int = ...,
+        overflow: Global___Overflow.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "days", b"days", "months", b"months", "overflow", b"overflow", "weeks", b"weeks", "years", b"years"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddPeriodRequest: _TypeAlias = AddPeriodRequest  # noqa: Y015
+
+@_typing.final
+class AddPeriodResponse(_message.Message):
+    """AddPeriodResponse is the date a period leads to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    CLAMPED_FIELD_NUMBER: _builtins.int
+    clamped: _builtins.bool
+    """Whether the day was moved back to the end of a shorter month."""
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The resulting date."""
+
+    def __init__(
+        self,
+        *,
+        date: _date_pb2.Date | None = ...,
+        clamped: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clamped", b"clamped", "date", b"date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddPeriodResponse: _TypeAlias = AddPeriodResponse  # noqa: Y015
+
+@_typing.final
+class DiffDatesRequest(_message.Message):
+    """DiffDatesRequest is the two dates to measure between."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start_date(self) -> _date_pb2.Date:
+        """The first date. Required."""
+
+    @_builtins.property
+    def end_date(self) -> _date_pb2.Date:
+        """The second date. Required. Before `start_date`, every component of the
+        answer is negative or zero.
+        """
+
+    def __init__(
+        self,
+        *,
+        start_date: _date_pb2.Date | None = ...,
+        end_date: _date_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffDatesRequest: _TypeAlias = DiffDatesRequest  # noqa: Y015
+
+@_typing.final
+class DiffDatesResponse(_message.Message):
+    """DiffDatesResponse is the period from `start_date` to `end_date`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    YEARS_FIELD_NUMBER: _builtins.int
+    MONTHS_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    TOTAL_DAYS_FIELD_NUMBER: _builtins.int
+    years: _builtins.int
+    """Whole years."""
+    months: _builtins.int
+    """Whole months after the years, from -11 to 11."""
+    days: _builtins.int
+    """Days after the years and months."""
+    total_days: _builtins.int
+    """The number of days from `start_date` to `end_date`."""
+    def __init__(
+        self,
+        *,
+        years: _builtins.int = ...,
+        months: _builtins.int = ...,
+        days: _builtins.int = ...,
+        total_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days", b"days", "months", b"months", "total_days", b"total_days", "years", b"years"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffDatesResponse: _TypeAlias = DiffDatesResponse  # noqa: Y015
+
+@_typing.final
+class Holiday(_message.Message):
+    """Holiday is a day off on a calendar."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    OBSERVED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The holiday's name, such as "Independence Day"."""
+    observed: _builtins.bool
+    """Whether the day off is the observed day of a holiday that falls on a
+    weekend, rather than the holiday's own date.
+    """
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The day off."""
+
+    def __init__(
+        self,
+        *,
+        date: _date_pb2.Date | None = ...,
+        name: _builtins.str = ...,
+        observed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date", "name", b"name", "observed", b"observed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Holiday: _TypeAlias = Holiday  # noqa: Y015
+
+@_typing.final
+class IsBusinessDayRequest(_message.Message):
+    """IsBusinessDayRequest is a calendar and a date."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    calendar: _builtins.str
+    """The calendar's resource name: "calendars/US" (a country, ISO 3166-1),
+    "calendars/US-CA" (a subdivision, ISO 3166-2), "calendars/XNYS" (a market
+    by its MIC) or "calendars/{id}" for a custom calendar. Required.
+    """
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The date. Required."""
+
+    def __init__(
+        self,
+        *,
+        calendar: _builtins.str = ...,
+        date: _date_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "date", b"date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IsBusinessDayRequest: _TypeAlias = IsBusinessDayRequest  # noqa: Y015
+
+@_typing.final
+class IsBusinessDayResponse(_message.Message):
+    """IsBusinessDayResponse says whether the date is a business day, and why not."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DAY_FIELD_NUMBER: _builtins.int
+    WEEKEND_FIELD_NUMBER: _builtins.int
+    HOLIDAYS_FIELD_NUMBER: _builtins.int
+    business_day: _builtins.bool
+    """Whether the date is a business day."""
+    weekend: _builtins.bool
+    """Whether the date falls on one of the calendar's weekend days."""
+    @_builtins.property
+    def holidays(self) -> _containers.RepeatedCompositeFieldContainer[Global___Holiday]:
+        """The calendar's holidays on the date."""
+
+    def __init__(
+        self,
+        *,
+        business_day: _builtins.bool = ...,
+        weekend: _builtins.bool = ...,
+        holidays: _abc.Iterable[Global___Holiday] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_day", b"business_day", "holidays", b"holidays", "weekend", b"weekend"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IsBusinessDayResponse: _TypeAlias = IsBusinessDayResponse  # noqa: Y015
+
+@_typing.final
+class AdjustToBusinessDayRequest(_message.Message):
+    """AdjustToBusinessDayRequest is a calendar, a date and a convention."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    CONVENTION_FIELD_NUMBER: _builtins.int
+    calendar: _builtins.str
+    """The calendar's resource name, as in IsBusinessDayRequest. Required."""
+    convention: Global___BusinessDayConvention.ValueType
+    """Where to move a date that is not a business day."""
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The date to adjust. Required."""
+
+    def __init__(
+        self,
+        *,
+        calendar: _builtins.str = ...,
+        date: _date_pb2.Date | None = ...,
+        convention: Global___BusinessDayConvention.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "convention", b"convention", "date", b"date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdjustToBusinessDayRequest: _TypeAlias = AdjustToBusinessDayRequest  # noqa: Y015
+
+@_typing.final
+class AdjustToBusinessDayResponse(_message.Message):
+    """AdjustToBusinessDayResponse is the adjusted date."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The date itself if it is a business day, else the one the convention
+        gives.
+        """
+
+    def __init__(
+        self,
+        *,
+        date: _date_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdjustToBusinessDayResponse: _TypeAlias = AdjustToBusinessDayResponse  # noqa: Y015
+
+@_typing.final
+class AddBusinessDaysRequest(_message.Message):
+    """AddBusinessDaysRequest is a calendar, a date and a number of business days."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    DATE_FIELD_NUMBER: _builtins.int
+    DAYS_FIELD_NUMBER: _builtins.int
+    calendar: _builtins.str
+    """The calendar's resource name, as in IsBusinessDayRequest. Required."""
+    days: _builtins.int
+    """Business days to move: forward when positive, backward when negative;
+    zero gives the date itself if it is a business day, else the next one.
+    """
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The date to start from. Required; it is not counted."""
+
+    def __init__(
+        self,
+        *,
+        calendar: _builtins.str = ...,
+        date: _date_pb2.Date | None = ...,
+        days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "date", b"date", "days", b"days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddBusinessDaysRequest: _TypeAlias = AddBusinessDaysRequest  # noqa: Y015
+
+@_typing.final
+class AddBusinessDaysResponse(_message.Message):
+    """AddBusinessDaysResponse is the date reached."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def date(self) -> _date_pb2.Date:
+        """The business day reached."""
+
+    def __init__(
+        self,
+        *,
+        date: _date_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["date", b"date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddBusinessDaysResponse: _TypeAlias = AddBusinessDaysResponse  # noqa: Y015
+
+@_typing.final
+class CountBusinessDaysRequest(_message.Message):
+    """CountBusinessDaysRequest is a calendar and two dates."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    calendar: _builtins.str
+    """The calendar's resource name, as in IsBusinessDayRequest. Required."""
+    @_builtins.property
+    def start_date(self) -> _date_pb2.Date:
+        """The first date, counted. Required."""
+
+    @_builtins.property
+    def end_date(self) -> _date_pb2.Date:
+        """The date to stop at, not counted. Required."""
+
+    def __init__(
+        self,
+        *,
+        calendar: _builtins.str = ...,
+        start_date: _date_pb2.Date | None = ...,
+        end_date: _date_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountBusinessDaysRequest: _TypeAlias = CountBusinessDaysRequest  # noqa: Y015
+
+@_typing.final
+class CountBusinessDaysResponse(_message.Message):
+    """CountBusinessDaysResponse is the number of business days."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_DAYS_FIELD_NUMBER: _builtins.int
+    business_days: _builtins.int
+    """Business days from `start_date` (counted) to `end_date` (not counted);
+    negative when `end_date` is before `start_date`.
+    """
+    def __init__(
+        self,
+        *,
+        business_days: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_days", b"business_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountBusinessDaysResponse: _TypeAlias = CountBusinessDaysResponse  # noqa: Y015
+
+@_typing.final
+class ListHolidaysRequest(_message.Message):
+    """ListHolidaysRequest asks for one page of a calendar's holidays."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    START_DATE_FIELD_NUMBER: _builtins.int
+    END_DATE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    calendar: _builtins.str
+    """The calendar's resource name, as in IsBusinessDayRequest. Required."""
+    page_size: _builtins.int
+    """The largest number of holidays to return. Zero means 100; values above
+    1000 are treated as 1000. It must not be negative.
+    """
+    page_token: _builtins.str
+    """The `next_page_token` of a previous response, to continue after it; empty
+    for the first page. The other fields must be the same as on the first page.
+    """
+    @_builtins.property
+    def start_date(self) -> _date_pb2.Date:
+        """The first date, included. Required."""
+
+    @_builtins.property
+    def end_date(self) -> _date_pb2.Date:
+        """The last date, included. Required; at most 100 years after `start_date`."""
+
+    def __init__(
+        self,
+        *,
+        calendar: _builtins.str = ...,
+        start_date: _date_pb2.Date | None = ...,
+        end_date: _date_pb2.Date | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_date", b"end_date", "start_date", b"start_date"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "end_date", b"end_date", "page_size", b"page_size", "page_token", b"page_token", "start_date", b"start_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHolidaysRequest: _TypeAlias = ListHolidaysRequest  # noqa: Y015
+
+@_typing.final
+class ListHolidaysResponse(_message.Message):
+    """ListHolidaysResponse is one page of holidays."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOLIDAYS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token to pass as `page_token` for the next page; empty on the last
+    page.
+    """
+    @_builtins.property
+    def holidays(self) -> _containers.RepeatedCompositeFieldContainer[Global___Holiday]:
+        """The holidays, in date order."""
+
+    def __init__(
+        self,
+        *,
+        holidays: _abc.Iterable[Global___Holiday] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["holidays", b"holidays", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListHolidaysResponse: _TypeAlias = ListHolidaysResponse  # noqa: Y015
+
+@_typing.final
+class Calendar(_message.Message):
+    """Calendar is a holiday calendar: built in (from the holidays package) or
+    custom (stored by the service).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    BASE_CALENDARS_FIELD_NUMBER: _builtins.int
+    WEEKEND_DAYS_FIELD_NUMBER: _builtins.int
+    EXTRA_HOLIDAYS_FIELD_NUMBER: _builtins.int
+    REMOVED_HOLIDAYS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    BUILTIN_FIELD_NUMBER: _builtins.int
+    DATA_VERSION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The resource name, "calendars/{calendar}": "calendars/US", "calendars/XNYS",
+    or a custom calendar's "calendars/{calendar_id}".
+    """
+    display_name: _builtins.str
+    """A name for people, at most 200 characters."""
+    etag: _builtins.str
+    """A checksum of the stored calendar, changed by every update (AIP-154).
+    Send it back on update or delete to make the change only if nobody else
+    changed the calendar in between.
+    """
+    builtin: _builtins.bool
+    """Whether the calendar is built in (and read-only)."""
+    data_version: _builtins.str
+    """For built-in calendars, the version of the holidays package their data
+    comes from.
+    """
+    @_builtins.property
+    def base_calendars(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Built-in calendars whose holidays this calendar has too, by resource name
+        (at most 20). Only custom calendars have them.
+        """
+
+    @_builtins.property
+    def weekend_days(self) -> _containers.RepeatedScalarFieldContainer[_dayofweek_pb2.DayOfWeek.ValueType]:
+        """The days of the week that are not business days. Empty on create means
+        Saturday and Sunday.
+        """
+
+    @_builtins.property
+    def extra_holidays(self) -> _containers.RepeatedCompositeFieldContainer[Global___Holiday]:
+        """Holidays of this calendar besides those of its base calendars (at most
+        10,000); `observed` is ignored on input.
+        """
+
+    @_builtins.property
+    def removed_holidays(self) -> _containers.RepeatedCompositeFieldContainer[_date_pb2.Date]:
+        """Dates that are business days despite a base calendar's holiday (at most
+        10,000).
+        """
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the custom calendar was created; unset for built-in calendars."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """When the custom calendar was last changed; unset for built-in calendars."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        base_calendars: _abc.Iterable[_builtins.str] | None = ...,
+        weekend_days: _abc.Iterable[_dayofweek_pb2.DayOfWeek.ValueType] | None = ...,
+        extra_holidays: _abc.Iterable[Global___Holiday] | None = ...,
+        removed_holidays: _abc.Iterable[_date_pb2.Date] | None = ...,
+        etag: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+        builtin: _builtins.bool = ...,
+        data_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_calendars", b"base_calendars", "builtin", b"builtin", "create_time", b"create_time", "data_version", b"data_version", "display_name", b"display_name", "etag", b"etag", "extra_holidays", b"extra_holidays", "name", b"name", "removed_holidays", b"removed_holidays", "update_time", b"update_time", "weekend_days", b"weekend_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Calendar: _TypeAlias = Calendar  # noqa: Y015
+
+@_typing.final
+class CreateCalendarRequest(_message.Message):
+    """CreateCalendarRequest is a new custom calendar and its id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_ID_FIELD_NUMBER: _builtins.int
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    calendar_id: _builtins.str
+    """The id of the new calendar, which becomes "calendars/{calendar_id}": 1 to
+    63 characters of lower-case letters, digits and hyphens, starting with a
+    letter and not ending with a hyphen (AIP-122). Required.
+    """
+    request_id: _builtins.str
+    """A unique id of this create (a UUID, AIP-155), at most 64 characters. A
+    create retried with the same id returns the calendar the first one made.
+    """
+    @_builtins.property
+    def calendar(self) -> Global___Calendar:
+        """The calendar. Its `name` and output-only fields are ignored. Required."""
+
+    def __init__(
+        self,
+        *,
+        calendar_id: _builtins.str = ...,
+        calendar: Global___Calendar | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "calendar_id", b"calendar_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCalendarRequest: _TypeAlias = CreateCalendarRequest  # noqa: Y015
+
+@_typing.final
+class GetCalendarRequest(_message.Message):
+    """GetCalendarRequest names the calendar to return."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The calendar's resource name, such as "calendars/US" or "calendars/acme"."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCalendarRequest: _TypeAlias = GetCalendarRequest  # noqa: Y015
+
+@_typing.final
+class ListCalendarsRequest(_message.Message):
+    """ListCalendarsRequest asks for one page of calendars."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """The largest number of calendars to return. Zero means 100; values above
+    1000 are treated as 1000. It must not be negative.
+    """
+    page_token: _builtins.str
+    """The `next_page_token` of a previous response, to continue after it; empty
+    for the first page.
+    """
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCalendarsRequest: _TypeAlias = ListCalendarsRequest  # noqa: Y015
+
+@_typing.final
+class ListCalendarsResponse(_message.Message):
+    """ListCalendarsResponse is one page of calendars."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDARS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token to pass as `page_token` for the next page; empty on the last
+    page.
+    """
+    @_builtins.property
+    def calendars(self) -> _containers.RepeatedCompositeFieldContainer[Global___Calendar]:
+        """The calendars: built-in ones first, then custom ones, each in order of
+        their names.
+        """
+
+    def __init__(
+        self,
+        *,
+        calendars: _abc.Iterable[Global___Calendar] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendars", b"calendars", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCalendarsResponse: _TypeAlias = ListCalendarsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateCalendarRequest(_message.Message):
+    """UpdateCalendarRequest is the changed fields of a custom calendar."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALENDAR_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def calendar(self) -> Global___Calendar:
+        """The calendar, named by `calendar.name`, with the new values of the fields
+        `update_mask` lists, and its etag (optional) for a conditional update.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: any of display_name, base_calendars, weekend_days,
+        extra_holidays and removed_holidays. Empty or "*" changes them all.
+        """
+
+    def __init__(
+        self,
+        *,
+        calendar: Global___Calendar | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calendar", b"calendar", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateCalendarRequest: _TypeAlias = UpdateCalendarRequest  # noqa: Y015
+
+@_typing.final
+class DeleteCalendarRequest(_message.Message):
+    """DeleteCalendarRequest names the custom calendar to delete."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The calendar's resource name, "calendars/{calendar_id}"."""
+    etag: _builtins.str
+    """The calendar's current etag, for a conditional delete; empty deletes
+    whatever the calendar holds now.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteCalendarRequest: _TypeAlias = DeleteCalendarRequest  # noqa: Y015

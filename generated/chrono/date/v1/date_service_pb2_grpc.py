@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from chrono.date.v1 import date_service_pb2 as chrono_dot_date_dot_v1_dot_date__service__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -27,7 +28,13 @@ if _version_not_supported:
 
 class DateServiceStub:
     """DateService tells the current calendar date in any IANA time zone, with the
-    calendar facts about it that callers usually compute next.
+    calendar facts about it that callers usually compute next; does calendar
+    arithmetic; counts and moves business days on holiday calendars, built in or
+    defined by their users; and stores those custom calendars.
+
+    Every date is in the proleptic Gregorian calendar, from 0001-01-01 to
+    9999-12-31. Writes (CreateCalendar, UpdateCalendar, DeleteCalendar) need a
+    caller the server allows: a bearer token or an mTLS client identity.
     """
 
     def __init__(self, channel):
@@ -41,17 +48,188 @@ class DateServiceStub:
                 request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.GetDateRequest.SerializeToString,
                 response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.GetDateResponse.FromString,
                 _registered_method=True)
+        self.AddPeriod = channel.unary_unary(
+                '/chrono.date.v1.DateService/AddPeriod',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddPeriodRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddPeriodResponse.FromString,
+                _registered_method=True)
+        self.DiffDates = channel.unary_unary(
+                '/chrono.date.v1.DateService/DiffDates',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.DiffDatesRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.DiffDatesResponse.FromString,
+                _registered_method=True)
+        self.IsBusinessDay = channel.unary_unary(
+                '/chrono.date.v1.DateService/IsBusinessDay',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.IsBusinessDayRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.IsBusinessDayResponse.FromString,
+                _registered_method=True)
+        self.AdjustToBusinessDay = channel.unary_unary(
+                '/chrono.date.v1.DateService/AdjustToBusinessDay',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AdjustToBusinessDayRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AdjustToBusinessDayResponse.FromString,
+                _registered_method=True)
+        self.AddBusinessDays = channel.unary_unary(
+                '/chrono.date.v1.DateService/AddBusinessDays',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddBusinessDaysRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddBusinessDaysResponse.FromString,
+                _registered_method=True)
+        self.CountBusinessDays = channel.unary_unary(
+                '/chrono.date.v1.DateService/CountBusinessDays',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.CountBusinessDaysRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.CountBusinessDaysResponse.FromString,
+                _registered_method=True)
+        self.ListHolidays = channel.unary_unary(
+                '/chrono.date.v1.DateService/ListHolidays',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListHolidaysRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListHolidaysResponse.FromString,
+                _registered_method=True)
+        self.CreateCalendar = channel.unary_unary(
+                '/chrono.date.v1.DateService/CreateCalendar',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.CreateCalendarRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.FromString,
+                _registered_method=True)
+        self.GetCalendar = channel.unary_unary(
+                '/chrono.date.v1.DateService/GetCalendar',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.GetCalendarRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.FromString,
+                _registered_method=True)
+        self.ListCalendars = channel.unary_unary(
+                '/chrono.date.v1.DateService/ListCalendars',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListCalendarsRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListCalendarsResponse.FromString,
+                _registered_method=True)
+        self.UpdateCalendar = channel.unary_unary(
+                '/chrono.date.v1.DateService/UpdateCalendar',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.UpdateCalendarRequest.SerializeToString,
+                response_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.FromString,
+                _registered_method=True)
+        self.DeleteCalendar = channel.unary_unary(
+                '/chrono.date.v1.DateService/DeleteCalendar',
+                request_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.DeleteCalendarRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class DateServiceServicer:
     """DateService tells the current calendar date in any IANA time zone, with the
-    calendar facts about it that callers usually compute next.
+    calendar facts about it that callers usually compute next; does calendar
+    arithmetic; counts and moves business days on holiday calendars, built in or
+    defined by their users; and stores those custom calendars.
+
+    Every date is in the proleptic Gregorian calendar, from 0001-01-01 to
+    9999-12-31. Writes (CreateCalendar, UpdateCalendar, DeleteCalendar) need a
+    caller the server allows: a bearer token or an mTLS client identity.
     """
 
     def GetDate(self, request, context):
-        """GetDate returns the current date in the requested time zone.
+        """GetDate returns the facts of a date: the current date in the requested
+        time zone, or the date given.
         An unknown or malformed zone name fails with INVALID_ARGUMENT and a
         google.rpc.BadRequest detail naming the `time_zone` field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddPeriod(self, request, context):
+        """AddPeriod adds years, months, weeks and days to a date, with java.time
+        Period semantics: years and months first, then weeks and days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffDates(self, request, context):
+        """DiffDates returns the period between two dates in years, months and days
+        (java.time Period.between) and in days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IsBusinessDay(self, request, context):
+        """IsBusinessDay says whether a date is a business day on a calendar, and
+        why not.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdjustToBusinessDay(self, request, context):
+        """AdjustToBusinessDay moves a date that is not a business day to one, by a
+        business day convention.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddBusinessDays(self, request, context):
+        """AddBusinessDays moves a date forward or backward by a number of business
+        days.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountBusinessDays(self, request, context):
+        """CountBusinessDays counts the business days from a start date (counted)
+        to an end date (not counted), as numpy's busday_count does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListHolidays(self, request, context):
+        """ListHolidays lists a calendar's holidays between two dates, in date order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCalendar(self, request, context):
+        """CreateCalendar stores a new custom calendar. A call retried with the same
+        `request_id` returns the calendar the first call made, and makes no other.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCalendar(self, request, context):
+        """GetCalendar returns one calendar, built in or custom.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCalendars(self, request, context):
+        """ListCalendars lists the built-in calendars, then the custom ones, each in
+        lexicographic order of their names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCalendar(self, request, context):
+        """UpdateCalendar changes the fields of a custom calendar that `update_mask`
+        names. A non-empty `calendar.etag` must be the calendar's current etag,
+        or the call fails with ABORTED.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCalendar(self, request, context):
+        """DeleteCalendar deletes a custom calendar. A non-empty `etag` must be the
+        calendar's current etag, or the call fails with ABORTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -65,6 +243,66 @@ def add_DateServiceServicer_to_server(servicer, server):
                     request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.GetDateRequest.FromString,
                     response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.GetDateResponse.SerializeToString,
             ),
+            'AddPeriod': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddPeriod,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddPeriodRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddPeriodResponse.SerializeToString,
+            ),
+            'DiffDates': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffDates,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.DiffDatesRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.DiffDatesResponse.SerializeToString,
+            ),
+            'IsBusinessDay': grpc.unary_unary_rpc_method_handler(
+                    servicer.IsBusinessDay,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.IsBusinessDayRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.IsBusinessDayResponse.SerializeToString,
+            ),
+            'AdjustToBusinessDay': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdjustToBusinessDay,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AdjustToBusinessDayRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AdjustToBusinessDayResponse.SerializeToString,
+            ),
+            'AddBusinessDays': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddBusinessDays,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddBusinessDaysRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.AddBusinessDaysResponse.SerializeToString,
+            ),
+            'CountBusinessDays': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountBusinessDays,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.CountBusinessDaysRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.CountBusinessDaysResponse.SerializeToString,
+            ),
+            'ListHolidays': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHolidays,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListHolidaysRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListHolidaysResponse.SerializeToString,
+            ),
+            'CreateCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCalendar,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.CreateCalendarRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.SerializeToString,
+            ),
+            'GetCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCalendar,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.GetCalendarRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.SerializeToString,
+            ),
+            'ListCalendars': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCalendars,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListCalendarsRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.ListCalendarsResponse.SerializeToString,
+            ),
+            'UpdateCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCalendar,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.UpdateCalendarRequest.FromString,
+                    response_serializer=chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.SerializeToString,
+            ),
+            'DeleteCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCalendar,
+                    request_deserializer=chrono_dot_date_dot_v1_dot_date__service__pb2.DeleteCalendarRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'chrono.date.v1.DateService', rpc_method_handlers)
@@ -75,7 +313,13 @@ def add_DateServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class DateService:
     """DateService tells the current calendar date in any IANA time zone, with the
-    calendar facts about it that callers usually compute next.
+    calendar facts about it that callers usually compute next; does calendar
+    arithmetic; counts and moves business days on holiday calendars, built in or
+    defined by their users; and stores those custom calendars.
+
+    Every date is in the proleptic Gregorian calendar, from 0001-01-01 to
+    9999-12-31. Writes (CreateCalendar, UpdateCalendar, DeleteCalendar) need a
+    caller the server allows: a bearer token or an mTLS client identity.
     """
 
     @staticmethod
@@ -95,6 +339,330 @@ class DateService:
             '/chrono.date.v1.DateService/GetDate',
             chrono_dot_date_dot_v1_dot_date__service__pb2.GetDateRequest.SerializeToString,
             chrono_dot_date_dot_v1_dot_date__service__pb2.GetDateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddPeriod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/AddPeriod',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.AddPeriodRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.AddPeriodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffDates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/DiffDates',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.DiffDatesRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.DiffDatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IsBusinessDay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/IsBusinessDay',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.IsBusinessDayRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.IsBusinessDayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdjustToBusinessDay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/AdjustToBusinessDay',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.AdjustToBusinessDayRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.AdjustToBusinessDayResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddBusinessDays(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/AddBusinessDays',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.AddBusinessDaysRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.AddBusinessDaysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountBusinessDays(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/CountBusinessDays',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.CountBusinessDaysRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.CountBusinessDaysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHolidays(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/ListHolidays',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.ListHolidaysRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.ListHolidaysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/CreateCalendar',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.CreateCalendarRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/GetCalendar',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.GetCalendarRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCalendars(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/ListCalendars',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.ListCalendarsRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.ListCalendarsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/UpdateCalendar',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.UpdateCalendarRequest.SerializeToString,
+            chrono_dot_date_dot_v1_dot_date__service__pb2.Calendar.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.date.v1.DateService/DeleteCalendar',
+            chrono_dot_date_dot_v1_dot_date__service__pb2.DeleteCalendarRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

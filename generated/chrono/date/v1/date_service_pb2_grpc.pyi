@@ -5,6 +5,7 @@ isort:skip_file
 
 from chrono.date.v1 import date_service_pb2 as _date_service_pb2
 from collections import abc as _abc
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -28,7 +29,13 @@ GRPC_VERSION: str
 
 class DateServiceStub:
     """DateService tells the current calendar date in any IANA time zone, with the
-    calendar facts about it that callers usually compute next.
+    calendar facts about it that callers usually compute next; does calendar
+    arithmetic; counts and moves business days on holiday calendars, built in or
+    defined by their users; and stores those custom calendars.
+
+    Every date is in the proleptic Gregorian calendar, from 0001-01-01 to
+    9999-12-31. Writes (CreateCalendar, UpdateCalendar, DeleteCalendar) need a
+    caller the server allows: a bearer token or an mTLS client identity.
     """
 
     @_typing.overload
@@ -36,27 +43,151 @@ class DateServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> DateServiceAsyncStub: ...
     GetDate: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.GetDateRequest, _date_service_pb2.GetDateResponse]
-    """GetDate returns the current date in the requested time zone.
+    """GetDate returns the facts of a date: the current date in the requested
+    time zone, or the date given.
     An unknown or malformed zone name fails with INVALID_ARGUMENT and a
     google.rpc.BadRequest detail naming the `time_zone` field.
+    """
+    AddPeriod: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.AddPeriodRequest, _date_service_pb2.AddPeriodResponse]
+    """AddPeriod adds years, months, weeks and days to a date, with java.time
+    Period semantics: years and months first, then weeks and days.
+    """
+    DiffDates: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.DiffDatesRequest, _date_service_pb2.DiffDatesResponse]
+    """DiffDates returns the period between two dates in years, months and days
+    (java.time Period.between) and in days.
+    """
+    IsBusinessDay: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.IsBusinessDayRequest, _date_service_pb2.IsBusinessDayResponse]
+    """IsBusinessDay says whether a date is a business day on a calendar, and
+    why not.
+    """
+    AdjustToBusinessDay: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.AdjustToBusinessDayRequest, _date_service_pb2.AdjustToBusinessDayResponse]
+    """AdjustToBusinessDay moves a date that is not a business day to one, by a
+    business day convention.
+    """
+    AddBusinessDays: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.AddBusinessDaysRequest, _date_service_pb2.AddBusinessDaysResponse]
+    """AddBusinessDays moves a date forward or backward by a number of business
+    days.
+    """
+    CountBusinessDays: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.CountBusinessDaysRequest, _date_service_pb2.CountBusinessDaysResponse]
+    """CountBusinessDays counts the business days from a start date (counted)
+    to an end date (not counted), as numpy's busday_count does.
+    """
+    ListHolidays: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.ListHolidaysRequest, _date_service_pb2.ListHolidaysResponse]
+    """ListHolidays lists a calendar's holidays between two dates, in date order."""
+    CreateCalendar: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.CreateCalendarRequest, _date_service_pb2.Calendar]
+    """CreateCalendar stores a new custom calendar. A call retried with the same
+    `request_id` returns the calendar the first call made, and makes no other.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    GetCalendar: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.GetCalendarRequest, _date_service_pb2.Calendar]
+    """GetCalendar returns one calendar, built in or custom.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    ListCalendars: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.ListCalendarsRequest, _date_service_pb2.ListCalendarsResponse]
+    """ListCalendars lists the built-in calendars, then the custom ones, each in
+    lexicographic order of their names.
+    """
+    UpdateCalendar: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.UpdateCalendarRequest, _date_service_pb2.Calendar]
+    """UpdateCalendar changes the fields of a custom calendar that `update_mask`
+    names. A non-empty `calendar.etag` must be the calendar's current etag,
+    or the call fails with ABORTED.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    DeleteCalendar: _grpc.UnaryUnaryMultiCallable[_date_service_pb2.DeleteCalendarRequest, _empty_pb2.Empty]
+    """DeleteCalendar deletes a custom calendar. A non-empty `etag` must be the
+    calendar's current etag, or the call fails with ABORTED.
     """
 
 @_typing.type_check_only
 class DateServiceAsyncStub(DateServiceStub):
     """DateService tells the current calendar date in any IANA time zone, with the
-    calendar facts about it that callers usually compute next.
+    calendar facts about it that callers usually compute next; does calendar
+    arithmetic; counts and moves business days on holiday calendars, built in or
+    defined by their users; and stores those custom calendars.
+
+    Every date is in the proleptic Gregorian calendar, from 0001-01-01 to
+    9999-12-31. Writes (CreateCalendar, UpdateCalendar, DeleteCalendar) need a
+    caller the server allows: a bearer token or an mTLS client identity.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetDate: _aio.UnaryUnaryMultiCallable[_date_service_pb2.GetDateRequest, _date_service_pb2.GetDateResponse]  # type: ignore[assignment]
-    """GetDate returns the current date in the requested time zone.
+    """GetDate returns the facts of a date: the current date in the requested
+    time zone, or the date given.
     An unknown or malformed zone name fails with INVALID_ARGUMENT and a
     google.rpc.BadRequest detail naming the `time_zone` field.
+    """
+    AddPeriod: _aio.UnaryUnaryMultiCallable[_date_service_pb2.AddPeriodRequest, _date_service_pb2.AddPeriodResponse]  # type: ignore[assignment]
+    """AddPeriod adds years, months, weeks and days to a date, with java.time
+    Period semantics: years and months first, then weeks and days.
+    """
+    DiffDates: _aio.UnaryUnaryMultiCallable[_date_service_pb2.DiffDatesRequest, _date_service_pb2.DiffDatesResponse]  # type: ignore[assignment]
+    """DiffDates returns the period between two dates in years, months and days
+    (java.time Period.between) and in days.
+    """
+    IsBusinessDay: _aio.UnaryUnaryMultiCallable[_date_service_pb2.IsBusinessDayRequest, _date_service_pb2.IsBusinessDayResponse]  # type: ignore[assignment]
+    """IsBusinessDay says whether a date is a business day on a calendar, and
+    why not.
+    """
+    AdjustToBusinessDay: _aio.UnaryUnaryMultiCallable[_date_service_pb2.AdjustToBusinessDayRequest, _date_service_pb2.AdjustToBusinessDayResponse]  # type: ignore[assignment]
+    """AdjustToBusinessDay moves a date that is not a business day to one, by a
+    business day convention.
+    """
+    AddBusinessDays: _aio.UnaryUnaryMultiCallable[_date_service_pb2.AddBusinessDaysRequest, _date_service_pb2.AddBusinessDaysResponse]  # type: ignore[assignment]
+    """AddBusinessDays moves a date forward or backward by a number of business
+    days.
+    """
+    CountBusinessDays: _aio.UnaryUnaryMultiCallable[_date_service_pb2.CountBusinessDaysRequest, _date_service_pb2.CountBusinessDaysResponse]  # type: ignore[assignment]
+    """CountBusinessDays counts the business days from a start date (counted)
+    to an end date (not counted), as numpy's busday_count does.
+    """
+    ListHolidays: _aio.UnaryUnaryMultiCallable[_date_service_pb2.ListHolidaysRequest, _date_service_pb2.ListHolidaysResponse]  # type: ignore[assignment]
+    """ListHolidays lists a calendar's holidays between two dates, in date order."""
+    CreateCalendar: _aio.UnaryUnaryMultiCallable[_date_service_pb2.CreateCalendarRequest, _date_service_pb2.Calendar]  # type: ignore[assignment]
+    """CreateCalendar stores a new custom calendar. A call retried with the same
+    `request_id` returns the calendar the first call made, and makes no other.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    GetCalendar: _aio.UnaryUnaryMultiCallable[_date_service_pb2.GetCalendarRequest, _date_service_pb2.Calendar]  # type: ignore[assignment]
+    """GetCalendar returns one calendar, built in or custom.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    ListCalendars: _aio.UnaryUnaryMultiCallable[_date_service_pb2.ListCalendarsRequest, _date_service_pb2.ListCalendarsResponse]  # type: ignore[assignment]
+    """ListCalendars lists the built-in calendars, then the custom ones, each in
+    lexicographic order of their names.
+    """
+    UpdateCalendar: _aio.UnaryUnaryMultiCallable[_date_service_pb2.UpdateCalendarRequest, _date_service_pb2.Calendar]  # type: ignore[assignment]
+    """UpdateCalendar changes the fields of a custom calendar that `update_mask`
+    names. A non-empty `calendar.etag` must be the calendar's current etag,
+    or the call fails with ABORTED.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+    """
+    DeleteCalendar: _aio.UnaryUnaryMultiCallable[_date_service_pb2.DeleteCalendarRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """DeleteCalendar deletes a custom calendar. A non-empty `etag` must be the
+    calendar's current etag, or the call fails with ABORTED.
     """
 
 class DateServiceServicer(metaclass=_abc_1.ABCMeta):
     """DateService tells the current calendar date in any IANA time zone, with the
-    calendar facts about it that callers usually compute next.
+    calendar facts about it that callers usually compute next; does calendar
+    arithmetic; counts and moves business days on holiday calendars, built in or
+    defined by their users; and stores those custom calendars.
+
+    Every date is in the proleptic Gregorian calendar, from 0001-01-01 to
+    9999-12-31. Writes (CreateCalendar, UpdateCalendar, DeleteCalendar) need a
+    caller the server allows: a bearer token or an mTLS client identity.
     """
 
     @_abc_1.abstractmethod
@@ -65,9 +196,137 @@ class DateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _date_service_pb2.GetDateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_date_service_pb2.GetDateResponse, _abc.Awaitable[_date_service_pb2.GetDateResponse]]:
-        """GetDate returns the current date in the requested time zone.
+        """GetDate returns the facts of a date: the current date in the requested
+        time zone, or the date given.
         An unknown or malformed zone name fails with INVALID_ARGUMENT and a
         google.rpc.BadRequest detail naming the `time_zone` field.
+        """
+
+    @_abc_1.abstractmethod
+    def AddPeriod(
+        self,
+        request: _date_service_pb2.AddPeriodRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.AddPeriodResponse, _abc.Awaitable[_date_service_pb2.AddPeriodResponse]]:
+        """AddPeriod adds years, months, weeks and days to a date, with java.time
+        Period semantics: years and months first, then weeks and days.
+        """
+
+    @_abc_1.abstractmethod
+    def DiffDates(
+        self,
+        request: _date_service_pb2.DiffDatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.DiffDatesResponse, _abc.Awaitable[_date_service_pb2.DiffDatesResponse]]:
+        """DiffDates returns the period between two dates in years, months and days
+        (java.time Period.between) and in days.
+        """
+
+    @_abc_1.abstractmethod
+    def IsBusinessDay(
+        self,
+        request: _date_service_pb2.IsBusinessDayRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.IsBusinessDayResponse, _abc.Awaitable[_date_service_pb2.IsBusinessDayResponse]]:
+        """IsBusinessDay says whether a date is a business day on a calendar, and
+        why not.
+        """
+
+    @_abc_1.abstractmethod
+    def AdjustToBusinessDay(
+        self,
+        request: _date_service_pb2.AdjustToBusinessDayRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.AdjustToBusinessDayResponse, _abc.Awaitable[_date_service_pb2.AdjustToBusinessDayResponse]]:
+        """AdjustToBusinessDay moves a date that is not a business day to one, by a
+        business day convention.
+        """
+
+    @_abc_1.abstractmethod
+    def AddBusinessDays(
+        self,
+        request: _date_service_pb2.AddBusinessDaysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.AddBusinessDaysResponse, _abc.Awaitable[_date_service_pb2.AddBusinessDaysResponse]]:
+        """AddBusinessDays moves a date forward or backward by a number of business
+        days.
+        """
+
+    @_abc_1.abstractmethod
+    def CountBusinessDays(
+        self,
+        request: _date_service_pb2.CountBusinessDaysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.CountBusinessDaysResponse, _abc.Awaitable[_date_service_pb2.CountBusinessDaysResponse]]:
+        """CountBusinessDays counts the business days from a start date (counted)
+        to an end date (not counted), as numpy's busday_count does.
+        """
+
+    @_abc_1.abstractmethod
+    def ListHolidays(
+        self,
+        request: _date_service_pb2.ListHolidaysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.ListHolidaysResponse, _abc.Awaitable[_date_service_pb2.ListHolidaysResponse]]:
+        """ListHolidays lists a calendar's holidays between two dates, in date order."""
+
+    @_abc_1.abstractmethod
+    def CreateCalendar(
+        self,
+        request: _date_service_pb2.CreateCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.Calendar, _abc.Awaitable[_date_service_pb2.Calendar]]:
+        """CreateCalendar stores a new custom calendar. A call retried with the same
+        `request_id` returns the calendar the first call made, and makes no other.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def GetCalendar(
+        self,
+        request: _date_service_pb2.GetCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.Calendar, _abc.Awaitable[_date_service_pb2.Calendar]]:
+        """GetCalendar returns one calendar, built in or custom.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def ListCalendars(
+        self,
+        request: _date_service_pb2.ListCalendarsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.ListCalendarsResponse, _abc.Awaitable[_date_service_pb2.ListCalendarsResponse]]:
+        """ListCalendars lists the built-in calendars, then the custom ones, each in
+        lexicographic order of their names.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateCalendar(
+        self,
+        request: _date_service_pb2.UpdateCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_date_service_pb2.Calendar, _abc.Awaitable[_date_service_pb2.Calendar]]:
+        """UpdateCalendar changes the fields of a custom calendar that `update_mask`
+        names. A non-empty `calendar.etag` must be the calendar's current etag,
+        or the call fails with ABORTED.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteCalendar(
+        self,
+        request: _date_service_pb2.DeleteCalendarRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """DeleteCalendar deletes a custom calendar. A non-empty `etag` must be the
+        calendar's current etag, or the call fails with ABORTED.
         """
 
 def add_DateServiceServicer_to_server(servicer: DateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

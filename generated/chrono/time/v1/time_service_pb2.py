@@ -22,11 +22,13 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.type import datetime_pb2 as google_dot_type_dot_datetime__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/time/v1/time_service.proto\x12\x0e\x63hrono.time.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"#\n\x0eGetTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\xea\x01\n\x0fGetTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x10WatchTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12+\n\x08interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_updates\x18\x03 \x01(\x05\"\xec\x01\n\x11WatchTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"=\n\x14ListTimeZonesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"p\n\x15ListTimeZonesResponse\x12\x12\n\ntime_zones\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0etzdata_version\x18\x03 \x01(\t\x12\x12\n\ntotal_size\x18\x04 \x01(\x05\x32\x9a\x02\n\x0bTimeService\x12O\n\x07GetTime\x12\x1e.chrono.time.v1.GetTimeRequest\x1a\x1f.chrono.time.v1.GetTimeResponse\"\x03\x90\x02\x01\x12W\n\tWatchTime\x12 .chrono.time.v1.WatchTimeRequest\x1a!.chrono.time.v1.WatchTimeResponse\"\x03\x90\x02\x01\x30\x01\x12\x61\n\rListTimeZones\x12$.chrono.time.v1.ListTimeZonesRequest\x1a%.chrono.time.v1.ListTimeZonesResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!chrono/time/v1/time_service.proto\x12\x0e\x63hrono.time.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1agoogle/type/datetime.proto\"#\n\x0eGetTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\xea\x01\n\x0fGetTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"g\n\x10WatchTimeRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12+\n\x08interval\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bmax_updates\x18\x03 \x01(\x05\"\xec\x01\n\x11WatchTimeResponse\x12\x30\n\x0c\x63urrent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x02 \x01(\t\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"k\n\x14ListTimeZonesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x03 \x01(\t\x12\x16\n\x0e\x63\x61nonical_only\x18\x04 \x01(\x08\"p\n\x15ListTimeZonesResponse\x12\x12\n\ntime_zones\x18\x01 \x03(\t\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0etzdata_version\x18\x03 \x01(\t\x12\x12\n\ntotal_size\x18\x04 \x01(\x05\"\xc3\x01\n\x12\x43onvertTimeRequest\x12*\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12+\n\nlocal_time\x18\x02 \x01(\x0b\x32\x15.google.type.DateTimeH\x00\x12\x12\n\ntime_zones\x18\x03 \x03(\t\x12\x36\n\x0e\x64isambiguation\x18\x04 \x01(\x0e\x32\x1e.chrono.time.v1.DisambiguationB\x08\n\x06source\"\xd6\x01\n\x13\x43onvertTimeResponse\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x0flocal_time_kind\x18\x02 \x01(\x0e\x32\x1d.chrono.time.v1.LocalTimeKind\x12\x33\n\x0f\x63\x61ndidate_times\x18\x03 \x03(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x05times\x18\x04 \x03(\x0b\x32\x19.chrono.time.v1.ZonedTime\"\xdd\x01\n\tZonedTime\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12)\n\nlocal_time\x18\x02 \x01(\x0b\x32\x15.google.type.DateTime\x12\x11\n\tformatted\x18\x03 \x01(\t\x12-\n\nutc_offset\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x05 \x01(\t\x12\x0b\n\x03\x64st\x18\x06 \x01(\x08\x12-\n\ndst_offset\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\"\'\n\x12GetTimeZoneRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\"\x9d\x03\n\x08TimeZone\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12\x1b\n\x13\x63\x61nonical_time_zone\x18\x02 \x01(\t\x12\x0f\n\x07\x61liases\x18\x03 \x03(\t\x12\x15\n\rcountry_codes\x18\x04 \x03(\t\x12-\n\nutc_offset\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x0fstandard_offset\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x61\x62\x62reviation\x18\x07 \x01(\t\x12\x0b\n\x03\x64st\x18\x08 \x01(\x08\x12-\n\ndst_offset\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x37\n\x13previous_transition\x18\n \x01(\x0b\x32\x1a.chrono.time.v1.Transition\x12\x33\n\x0fnext_transition\x18\x0b \x01(\x0b\x32\x1a.chrono.time.v1.Transition\x12\x16\n\x0etzdata_version\x18\x0c \x01(\t\"\x81\x02\n\nTransition\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x11utc_offset_before\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x33\n\x10utc_offset_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1b\n\x13\x61\x62\x62reviation_before\x18\x04 \x01(\t\x12\x1a\n\x12\x61\x62\x62reviation_after\x18\x05 \x01(\t\x12\x12\n\ndst_before\x18\x06 \x01(\x08\x12\x11\n\tdst_after\x18\x07 \x01(\x08\"\xb8\x01\n\x1eListTimeZoneTransitionsRequest\x12\x11\n\ttime_zone\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"\x83\x01\n\x1fListTimeZoneTransitionsResponse\x12/\n\x0btransitions\x18\x01 \x03(\x0b\x32\x1a.chrono.time.v1.Transition\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x16\n\x0etzdata_version\x18\x03 \x01(\t\"L\n\x10ReadClockRequest\x12\x38\n\x14\x63lient_transmit_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf4\x02\n\x11ReadClockResponse\x12\x38\n\x14\x63lient_transmit_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0creceive_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rtransmit_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\x0b\x65rror_bound\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x31\n\x0c\x63lock_status\x18\x05 \x01(\x0e\x32\x1b.chrono.time.v1.ClockStatus\x12/\n\x0bleap_second\x18\x06 \x01(\x0e\x32\x1a.chrono.time.v1.LeapSecond\x12,\n\ttimescale\x18\x07 \x01(\x0e\x32\x19.chrono.time.v1.Timescale*\xa0\x01\n\x0e\x44isambiguation\x12\x1e\n\x1a\x44ISAMBIGUATION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44ISAMBIGUATION_COMPATIBLE\x10\x01\x12\x1a\n\x16\x44ISAMBIGUATION_EARLIER\x10\x02\x12\x18\n\x14\x44ISAMBIGUATION_LATER\x10\x03\x12\x19\n\x15\x44ISAMBIGUATION_REJECT\x10\x04*\x88\x01\n\rLocalTimeKind\x12\x1f\n\x1bLOCAL_TIME_KIND_UNSPECIFIED\x10\x00\x12\x1a\n\x16LOCAL_TIME_KIND_UNIQUE\x10\x01\x12\x1b\n\x17LOCAL_TIME_KIND_SKIPPED\x10\x02\x12\x1d\n\x19LOCAL_TIME_KIND_AMBIGUOUS\x10\x03*\x85\x01\n\x0b\x43lockStatus\x12\x1c\n\x18\x43LOCK_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x43LOCK_STATUS_SYNCHRONIZED\x10\x01\x12\x1f\n\x1b\x43LOCK_STATUS_UNSYNCHRONIZED\x10\x02\x12\x18\n\x14\x43LOCK_STATUS_UNKNOWN\x10\x03*o\n\nLeapSecond\x12\x1b\n\x17LEAP_SECOND_UNSPECIFIED\x10\x00\x12\x14\n\x10LEAP_SECOND_NONE\x10\x01\x12\x16\n\x12LEAP_SECOND_INSERT\x10\x02\x12\x16\n\x12LEAP_SECOND_DELETE\x10\x03*9\n\tTimescale\x12\x19\n\x15TIMESCALE_UNSPECIFIED\x10\x00\x12\x11\n\rTIMESCALE_UTC\x10\x01\x32\xe5\x06\n\x0bTimeService\x12_\n\x07GetTime\x12\x1e.chrono.time.v1.GetTimeRequest\x1a\x1f.chrono.time.v1.GetTimeResponse\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/time\x12m\n\tWatchTime\x12 .chrono.time.v1.WatchTimeRequest\x1a!.chrono.time.v1.WatchTimeResponse\"\x19\x90\x02\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/time:watch0\x01\x12v\n\rListTimeZones\x12$.chrono.time.v1.ListTimeZonesRequest\x1a%.chrono.time.v1.ListTimeZonesResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/timezones\x12v\n\x0b\x43onvertTime\x12\".chrono.time.v1.ConvertTimeRequest\x1a#.chrono.time.v1.ConvertTimeResponse\"\x1e\x90\x02\x01\x82\xd3\xe4\x93\x02\x15\"\x10/v1/time:convert:\x01*\x12t\n\x0bGetTimeZone\x12\".chrono.time.v1.GetTimeZoneRequest\x1a\x18.chrono.time.v1.TimeZone\"\'\x90\x02\x01\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/timezones/{time_zone=**}\x12\xaf\x01\n\x17ListTimeZoneTransitions\x12..chrono.time.v1.ListTimeZoneTransitionsRequest\x1a/.chrono.time.v1.ListTimeZoneTransitionsResponse\"3\x90\x02\x01\x82\xd3\xe4\x93\x02*\x12(/v1/timezones/{time_zone=**}:transitions\x12n\n\tReadClock\x12 .chrono.time.v1.ReadClockRequest\x1a!.chrono.time.v1.ReadClockResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/clock:read:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,23 +36,61 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'chrono.time.v1.time_service
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TIMESERVICE'].methods_by_name['GetTime']._loaded_options = None
-  _globals['_TIMESERVICE'].methods_by_name['GetTime']._serialized_options = b'\220\002\001'
+  _globals['_TIMESERVICE'].methods_by_name['GetTime']._serialized_options = b'\220\002\001\202\323\344\223\002\n\022\010/v1/time'
   _globals['_TIMESERVICE'].methods_by_name['WatchTime']._loaded_options = None
-  _globals['_TIMESERVICE'].methods_by_name['WatchTime']._serialized_options = b'\220\002\001'
+  _globals['_TIMESERVICE'].methods_by_name['WatchTime']._serialized_options = b'\220\002\001\202\323\344\223\002\020\022\016/v1/time:watch'
   _globals['_TIMESERVICE'].methods_by_name['ListTimeZones']._loaded_options = None
-  _globals['_TIMESERVICE'].methods_by_name['ListTimeZones']._serialized_options = b'\220\002\001'
-  _globals['_GETTIMEREQUEST']._serialized_start=118
-  _globals['_GETTIMEREQUEST']._serialized_end=153
-  _globals['_GETTIMERESPONSE']._serialized_start=156
-  _globals['_GETTIMERESPONSE']._serialized_end=390
-  _globals['_WATCHTIMEREQUEST']._serialized_start=392
-  _globals['_WATCHTIMEREQUEST']._serialized_end=495
-  _globals['_WATCHTIMERESPONSE']._serialized_start=498
-  _globals['_WATCHTIMERESPONSE']._serialized_end=734
-  _globals['_LISTTIMEZONESREQUEST']._serialized_start=736
-  _globals['_LISTTIMEZONESREQUEST']._serialized_end=797
-  _globals['_LISTTIMEZONESRESPONSE']._serialized_start=799
-  _globals['_LISTTIMEZONESRESPONSE']._serialized_end=911
-  _globals['_TIMESERVICE']._serialized_start=914
-  _globals['_TIMESERVICE']._serialized_end=1196
+  _globals['_TIMESERVICE'].methods_by_name['ListTimeZones']._serialized_options = b'\220\002\001\202\323\344\223\002\017\022\r/v1/timezones'
+  _globals['_TIMESERVICE'].methods_by_name['ConvertTime']._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['ConvertTime']._serialized_options = b'\220\002\001\202\323\344\223\002\025\"\020/v1/time:convert:\001*'
+  _globals['_TIMESERVICE'].methods_by_name['GetTimeZone']._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['GetTimeZone']._serialized_options = b'\220\002\001\202\323\344\223\002\036\022\034/v1/timezones/{time_zone=**}'
+  _globals['_TIMESERVICE'].methods_by_name['ListTimeZoneTransitions']._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['ListTimeZoneTransitions']._serialized_options = b'\220\002\001\202\323\344\223\002*\022(/v1/timezones/{time_zone=**}:transitions'
+  _globals['_TIMESERVICE'].methods_by_name['ReadClock']._loaded_options = None
+  _globals['_TIMESERVICE'].methods_by_name['ReadClock']._serialized_options = b'\220\002\001\202\323\344\223\002\023\"\016/v1/clock:read:\001*'
+  _globals['_DISAMBIGUATION']._serialized_start=3148
+  _globals['_DISAMBIGUATION']._serialized_end=3308
+  _globals['_LOCALTIMEKIND']._serialized_start=3311
+  _globals['_LOCALTIMEKIND']._serialized_end=3447
+  _globals['_CLOCKSTATUS']._serialized_start=3450
+  _globals['_CLOCKSTATUS']._serialized_end=3583
+  _globals['_LEAPSECOND']._serialized_start=3585
+  _globals['_LEAPSECOND']._serialized_end=3696
+  _globals['_TIMESCALE']._serialized_start=3698
+  _globals['_TIMESCALE']._serialized_end=3755
+  _globals['_GETTIMEREQUEST']._serialized_start=176
+  _globals['_GETTIMEREQUEST']._serialized_end=211
+  _globals['_GETTIMERESPONSE']._serialized_start=214
+  _globals['_GETTIMERESPONSE']._serialized_end=448
+  _globals['_WATCHTIMEREQUEST']._serialized_start=450
+  _globals['_WATCHTIMEREQUEST']._serialized_end=553
+  _globals['_WATCHTIMERESPONSE']._serialized_start=556
+  _globals['_WATCHTIMERESPONSE']._serialized_end=792
+  _globals['_LISTTIMEZONESREQUEST']._serialized_start=794
+  _globals['_LISTTIMEZONESREQUEST']._serialized_end=901
+  _globals['_LISTTIMEZONESRESPONSE']._serialized_start=903
+  _globals['_LISTTIMEZONESRESPONSE']._serialized_end=1015
+  _globals['_CONVERTTIMEREQUEST']._serialized_start=1018
+  _globals['_CONVERTTIMEREQUEST']._serialized_end=1213
+  _globals['_CONVERTTIMERESPONSE']._serialized_start=1216
+  _globals['_CONVERTTIMERESPONSE']._serialized_end=1430
+  _globals['_ZONEDTIME']._serialized_start=1433
+  _globals['_ZONEDTIME']._serialized_end=1654
+  _globals['_GETTIMEZONEREQUEST']._serialized_start=1656
+  _globals['_GETTIMEZONEREQUEST']._serialized_end=1695
+  _globals['_TIMEZONE']._serialized_start=1698
+  _globals['_TIMEZONE']._serialized_end=2111
+  _globals['_TRANSITION']._serialized_start=2114
+  _globals['_TRANSITION']._serialized_end=2371
+  _globals['_LISTTIMEZONETRANSITIONSREQUEST']._serialized_start=2374
+  _globals['_LISTTIMEZONETRANSITIONSREQUEST']._serialized_end=2558
+  _globals['_LISTTIMEZONETRANSITIONSRESPONSE']._serialized_start=2561
+  _globals['_LISTTIMEZONETRANSITIONSRESPONSE']._serialized_end=2692
+  _globals['_READCLOCKREQUEST']._serialized_start=2694
+  _globals['_READCLOCKREQUEST']._serialized_end=2770
+  _globals['_READCLOCKRESPONSE']._serialized_start=2773
+  _globals['_READCLOCKRESPONSE']._serialized_end=3145
+  _globals['_TIMESERVICE']._serialized_start=3758
+  _globals['_TIMESERVICE']._serialized_end=4627
 # @@protoc_insertion_point(module_scope)

@@ -9,6 +9,8 @@ from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.type import datetime_pb2 as _datetime_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +21,171 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Disambiguation:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DisambiguationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Disambiguation.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DISAMBIGUATION_UNSPECIFIED: _Disambiguation.ValueType  # 0
+    """The same as DISAMBIGUATION_COMPATIBLE."""
+    DISAMBIGUATION_COMPATIBLE: _Disambiguation.ValueType  # 1
+    """In an overlap the earlier instant; in a gap the wall time shifted forward
+    by the gap's length (01:30 in a 01:00 to 02:00 gap means 02:30 after it).
+    """
+    DISAMBIGUATION_EARLIER: _Disambiguation.ValueType  # 2
+    """In an overlap the earlier instant; in a gap the wall time shifted backward
+    by the gap's length.
+    """
+    DISAMBIGUATION_LATER: _Disambiguation.ValueType  # 3
+    """In an overlap the later instant; in a gap the wall time shifted forward by
+    the gap's length.
+    """
+    DISAMBIGUATION_REJECT: _Disambiguation.ValueType  # 4
+    """A skipped or repeated civil time fails with INVALID_ARGUMENT (reason
+    LOCAL_TIME_SKIPPED or LOCAL_TIME_AMBIGUOUS) naming both instants.
+    """
+
+class Disambiguation(_Disambiguation, metaclass=_DisambiguationEnumTypeWrapper):
+    """Disambiguation says which instant a civil time means when daylight saving
+    time (or another change of offset) skipped or repeated it, with the meanings
+    of TC39 Temporal and RFC 5545.
+    """
+
+DISAMBIGUATION_UNSPECIFIED: Disambiguation.ValueType  # 0
+"""The same as DISAMBIGUATION_COMPATIBLE."""
+DISAMBIGUATION_COMPATIBLE: Disambiguation.ValueType  # 1
+"""In an overlap the earlier instant; in a gap the wall time shifted forward
+by the gap's length (01:30 in a 01:00 to 02:00 gap means 02:30 after it).
+"""
+DISAMBIGUATION_EARLIER: Disambiguation.ValueType  # 2
+"""In an overlap the earlier instant; in a gap the wall time shifted backward
+by the gap's length.
+"""
+DISAMBIGUATION_LATER: Disambiguation.ValueType  # 3
+"""In an overlap the later instant; in a gap the wall time shifted forward by
+the gap's length.
+"""
+DISAMBIGUATION_REJECT: Disambiguation.ValueType  # 4
+"""A skipped or repeated civil time fails with INVALID_ARGUMENT (reason
+LOCAL_TIME_SKIPPED or LOCAL_TIME_AMBIGUOUS) naming both instants.
+"""
+Global___Disambiguation: _TypeAlias = Disambiguation  # noqa: Y015
+
+class _LocalTimeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LocalTimeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LocalTimeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LOCAL_TIME_KIND_UNSPECIFIED: _LocalTimeKind.ValueType  # 0
+    """The source of the conversion was an instant, not a civil time."""
+    LOCAL_TIME_KIND_UNIQUE: _LocalTimeKind.ValueType  # 1
+    """The civil time happens exactly once."""
+    LOCAL_TIME_KIND_SKIPPED: _LocalTimeKind.ValueType  # 2
+    """The civil time never happens: the zone's clocks jumped over it."""
+    LOCAL_TIME_KIND_AMBIGUOUS: _LocalTimeKind.ValueType  # 3
+    """The civil time happens twice: the zone's clocks were turned back over it."""
+
+class LocalTimeKind(_LocalTimeKind, metaclass=_LocalTimeKindEnumTypeWrapper):
+    """LocalTimeKind says whether a civil time happens once, never or twice in its
+    zone.
+    """
+
+LOCAL_TIME_KIND_UNSPECIFIED: LocalTimeKind.ValueType  # 0
+"""The source of the conversion was an instant, not a civil time."""
+LOCAL_TIME_KIND_UNIQUE: LocalTimeKind.ValueType  # 1
+"""The civil time happens exactly once."""
+LOCAL_TIME_KIND_SKIPPED: LocalTimeKind.ValueType  # 2
+"""The civil time never happens: the zone's clocks jumped over it."""
+LOCAL_TIME_KIND_AMBIGUOUS: LocalTimeKind.ValueType  # 3
+"""The civil time happens twice: the zone's clocks were turned back over it."""
+Global___LocalTimeKind: _TypeAlias = LocalTimeKind  # noqa: Y015
+
+class _ClockStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ClockStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ClockStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CLOCK_STATUS_UNSPECIFIED: _ClockStatus.ValueType  # 0
+    """Not set; servers never send it."""
+    CLOCK_STATUS_SYNCHRONIZED: _ClockStatus.ValueType  # 1
+    """The kernel's clock is disciplined (by NTP, PTP or the like) and within
+    `error_bound` of UTC.
+    """
+    CLOCK_STATUS_UNSYNCHRONIZED: _ClockStatus.ValueType  # 2
+    """The kernel says its clock is not synchronised (STA_UNSYNC)."""
+    CLOCK_STATUS_UNKNOWN: _ClockStatus.ValueType  # 3
+    """The server cannot read its kernel's clock state."""
+
+class ClockStatus(_ClockStatus, metaclass=_ClockStatusEnumTypeWrapper):
+    """ClockStatus is whether the server's kernel considers its clock synchronised
+    to UTC.
+    """
+
+CLOCK_STATUS_UNSPECIFIED: ClockStatus.ValueType  # 0
+"""Not set; servers never send it."""
+CLOCK_STATUS_SYNCHRONIZED: ClockStatus.ValueType  # 1
+"""The kernel's clock is disciplined (by NTP, PTP or the like) and within
+`error_bound` of UTC.
+"""
+CLOCK_STATUS_UNSYNCHRONIZED: ClockStatus.ValueType  # 2
+"""The kernel says its clock is not synchronised (STA_UNSYNC)."""
+CLOCK_STATUS_UNKNOWN: ClockStatus.ValueType  # 3
+"""The server cannot read its kernel's clock state."""
+Global___ClockStatus: _TypeAlias = ClockStatus  # noqa: Y015
+
+class _LeapSecond:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LeapSecondEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LeapSecond.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LEAP_SECOND_UNSPECIFIED: _LeapSecond.ValueType  # 0
+    """Not set; servers never send it."""
+    LEAP_SECOND_NONE: _LeapSecond.ValueType  # 1
+    """No leap second is pending."""
+    LEAP_SECOND_INSERT: _LeapSecond.ValueType  # 2
+    """A second 23:59:60 is inserted at the end of the UTC day."""
+    LEAP_SECOND_DELETE: _LeapSecond.ValueType  # 3
+    """The second 23:59:59 is deleted at the end of the UTC day."""
+
+class LeapSecond(_LeapSecond, metaclass=_LeapSecondEnumTypeWrapper):
+    """LeapSecond is a leap second the kernel has scheduled for the end of the
+    current UTC day.
+    """
+
+LEAP_SECOND_UNSPECIFIED: LeapSecond.ValueType  # 0
+"""Not set; servers never send it."""
+LEAP_SECOND_NONE: LeapSecond.ValueType  # 1
+"""No leap second is pending."""
+LEAP_SECOND_INSERT: LeapSecond.ValueType  # 2
+"""A second 23:59:60 is inserted at the end of the UTC day."""
+LEAP_SECOND_DELETE: LeapSecond.ValueType  # 3
+"""The second 23:59:59 is deleted at the end of the UTC day."""
+Global___LeapSecond: _TypeAlias = LeapSecond  # noqa: Y015
+
+class _Timescale:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TimescaleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Timescale.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TIMESCALE_UNSPECIFIED: _Timescale.ValueType  # 0
+    """Not set; servers never send it."""
+    TIMESCALE_UTC: _Timescale.ValueType  # 1
+    """UTC as the kernel keeps it: leap seconds are not smeared."""
+
+class Timescale(_Timescale, metaclass=_TimescaleEnumTypeWrapper):
+    """Timescale is the time scale of the server's timestamps."""
+
+TIMESCALE_UNSPECIFIED: Timescale.ValueType  # 0
+"""Not set; servers never send it."""
+TIMESCALE_UTC: Timescale.ValueType  # 1
+"""UTC as the kernel keeps it: leap seconds are not smeared."""
+Global___Timescale: _TypeAlias = Timescale  # noqa: Y015
 
 @_typing.final
 class GetTimeRequest(_message.Message):
@@ -222,6 +389,8 @@ class ListTimeZonesRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    COUNTRY_CODE_FIELD_NUMBER: _builtins.int
+    CANONICAL_ONLY_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """The largest number of names to return. Zero means 1000, which holds every
     zone in one page; larger values are treated as 1000. It must not be
@@ -230,17 +399,28 @@ class ListTimeZonesRequest(_message.Message):
     page_token: _builtins.str
     """The `next_page_token` of a previous response, to continue after it; empty
     for the first page. A token that this server did not issue fails with
-    INVALID_ARGUMENT.
+    INVALID_ARGUMENT. The other fields must be the same as on the first page.
+    """
+    country_code: _builtins.str
+    """Keep only the zones used in this country, an upper-case ISO 3166-1 alpha-2
+    code such as "US" or "DE", as the time zone database's zone tables assign
+    them. Empty keeps every zone.
+    """
+    canonical_only: _builtins.bool
+    """Keep only canonical zones, leaving out the links such as "US/Eastern" that
+    the time zone database keeps for compatibility.
     """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        country_code: _builtins.str = ...,
+        canonical_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canonical_only", b"canonical_only", "country_code", b"country_code", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -287,3 +467,484 @@ class ListTimeZonesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListTimeZonesResponse: _TypeAlias = ListTimeZonesResponse  # noqa: Y015
+
+@_typing.final
+class ConvertTimeRequest(_message.Message):
+    """ConvertTimeRequest is an instant or a civil time, and the zones to show it in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    LOCAL_TIME_FIELD_NUMBER: _builtins.int
+    TIME_ZONES_FIELD_NUMBER: _builtins.int
+    DISAMBIGUATION_FIELD_NUMBER: _builtins.int
+    disambiguation: Global___Disambiguation.ValueType
+    """How to resolve a civil time that was skipped or repeated in its zone.
+    Ignored when the source is an instant.
+    """
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """An instant."""
+
+    @_builtins.property
+    def local_time(self) -> _datetime_pb2.DateTime:
+        """A civil date and time with its zone in `local_time.time_zone.id` (an IANA
+        name) or a fixed `local_time.utc_offset` (whole seconds, at most 18 h).
+        Year, month and day are required; the fields must form a real date and
+        time (hours 0 to 23, seconds 0 to 59; nanos below a microsecond are
+        dropped).
+        """
+
+    @_builtins.property
+    def time_zones(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The IANA names of the zones to show the instant in, 1 to 100, answered in
+        this order. Empty means "UTC".
+        """
+
+    def __init__(
+        self,
+        *,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        local_time: _datetime_pb2.DateTime | None = ...,
+        time_zones: _abc.Iterable[_builtins.str] | None = ...,
+        disambiguation: Global___Disambiguation.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["local_time", b"local_time", "source", b"source", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["disambiguation", b"disambiguation", "local_time", b"local_time", "source", b"source", "time", b"time", "time_zones", b"time_zones"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_source: _TypeAlias = _typing.Literal["time", "local_time"]  # noqa: Y015
+    _WhichOneofArgType_source: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_source) -> _WhichOneofReturnType_source | None: ...
+
+Global___ConvertTimeRequest: _TypeAlias = ConvertTimeRequest  # noqa: Y015
+
+@_typing.final
+class ConvertTimeResponse(_message.Message):
+    """ConvertTimeResponse is the instant the source means and what the wall clock
+    of each target zone shows at it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    LOCAL_TIME_KIND_FIELD_NUMBER: _builtins.int
+    CANDIDATE_TIMES_FIELD_NUMBER: _builtins.int
+    TIMES_FIELD_NUMBER: _builtins.int
+    local_time_kind: Global___LocalTimeKind.ValueType
+    """Whether the source civil time happened once, never or twice;
+    LOCAL_TIME_KIND_UNSPECIFIED when the source was an instant.
+    """
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """The instant: the source instant itself, or the one the civil time means."""
+
+    @_builtins.property
+    def candidate_times(self) -> _containers.RepeatedCompositeFieldContainer[_timestamp_pb2.Timestamp]:
+        """For a skipped or ambiguous civil time, the two instants it could mean,
+        earlier first; empty otherwise. A skipped time's candidates are the wall
+        time read with the offset after the gap and with the offset before it.
+        """
+
+    @_builtins.property
+    def times(self) -> _containers.RepeatedCompositeFieldContainer[Global___ZonedTime]:
+        """The civil time in each requested zone, in request order."""
+
+    def __init__(
+        self,
+        *,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        local_time_kind: Global___LocalTimeKind.ValueType = ...,
+        candidate_times: _abc.Iterable[_timestamp_pb2.Timestamp] | None = ...,
+        times: _abc.Iterable[Global___ZonedTime] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_times", b"candidate_times", "local_time_kind", b"local_time_kind", "time", b"time", "times", b"times"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConvertTimeResponse: _TypeAlias = ConvertTimeResponse  # noqa: Y015
+
+@_typing.final
+class ZonedTime(_message.Message):
+    """ZonedTime is what the wall clock of one zone shows at an instant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    LOCAL_TIME_FIELD_NUMBER: _builtins.int
+    FORMATTED_FIELD_NUMBER: _builtins.int
+    UTC_OFFSET_FIELD_NUMBER: _builtins.int
+    ABBREVIATION_FIELD_NUMBER: _builtins.int
+    DST_FIELD_NUMBER: _builtins.int
+    DST_OFFSET_FIELD_NUMBER: _builtins.int
+    time_zone: _builtins.str
+    """The IANA time zone name, as requested."""
+    formatted: _builtins.str
+    """The civil time as "YYYY-MM-DD HH:MM:SS", truncated to whole seconds."""
+    abbreviation: _builtins.str
+    """The abbreviation in use, as published in the time zone database."""
+    dst: _builtins.bool
+    """Whether daylight saving time is in effect, as the database defines it."""
+    @_builtins.property
+    def local_time(self) -> _datetime_pb2.DateTime:
+        """The civil date and time, with `time_zone.id` and the database version set."""
+
+    @_builtins.property
+    def utc_offset(self) -> _duration_pb2.Duration:
+        """The offset of the civil time from UTC, including any daylight saving time."""
+
+    @_builtins.property
+    def dst_offset(self) -> _duration_pb2.Duration:
+        """How far daylight saving time moves civil time from standard time; zero
+        when `dst` is false.
+        """
+
+    def __init__(
+        self,
+        *,
+        time_zone: _builtins.str = ...,
+        local_time: _datetime_pb2.DateTime | None = ...,
+        formatted: _builtins.str = ...,
+        utc_offset: _duration_pb2.Duration | None = ...,
+        abbreviation: _builtins.str = ...,
+        dst: _builtins.bool = ...,
+        dst_offset: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dst_offset", b"dst_offset", "local_time", b"local_time", "utc_offset", b"utc_offset"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abbreviation", b"abbreviation", "dst", b"dst", "dst_offset", b"dst_offset", "formatted", b"formatted", "local_time", b"local_time", "time_zone", b"time_zone", "utc_offset", b"utc_offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ZonedTime: _TypeAlias = ZonedTime  # noqa: Y015
+
+@_typing.final
+class GetTimeZoneRequest(_message.Message):
+    """GetTimeZoneRequest names the zone to describe."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    time_zone: _builtins.str
+    """The IANA time zone name, such as "Europe/Kiev" or "America/New_York".
+    Required.
+    """
+    def __init__(
+        self,
+        *,
+        time_zone: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTimeZoneRequest: _TypeAlias = GetTimeZoneRequest  # noqa: Y015
+
+@_typing.final
+class TimeZone(_message.Message):
+    """TimeZone describes one time zone now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    CANONICAL_TIME_ZONE_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    COUNTRY_CODES_FIELD_NUMBER: _builtins.int
+    UTC_OFFSET_FIELD_NUMBER: _builtins.int
+    STANDARD_OFFSET_FIELD_NUMBER: _builtins.int
+    ABBREVIATION_FIELD_NUMBER: _builtins.int
+    DST_FIELD_NUMBER: _builtins.int
+    DST_OFFSET_FIELD_NUMBER: _builtins.int
+    PREVIOUS_TRANSITION_FIELD_NUMBER: _builtins.int
+    NEXT_TRANSITION_FIELD_NUMBER: _builtins.int
+    TZDATA_VERSION_FIELD_NUMBER: _builtins.int
+    time_zone: _builtins.str
+    """The IANA time zone name, as requested."""
+    canonical_time_zone: _builtins.str
+    """The zone the name is a compatibility link to ("Europe/Kyiv" for
+    "Europe/Kiev"); the name itself when it is a canonical zone.
+    """
+    abbreviation: _builtins.str
+    """The abbreviation in use now."""
+    dst: _builtins.bool
+    """Whether daylight saving time is in effect now."""
+    tzdata_version: _builtins.str
+    """The version of the IANA time zone database, for example "2026f"."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The other names that link to `canonical_time_zone`, in lexicographic order."""
+
+    @_builtins.property
+    def country_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The countries the zone is used in, as ISO 3166-1 alpha-2 codes from the
+        time zone database's zone tables (zone1970.tab and zone.tab), in
+        lexicographic order; empty for zones such as "UTC".
+        """
+
+    @_builtins.property
+    def utc_offset(self) -> _duration_pb2.Duration:
+        """The offset of civil time from UTC now, including any daylight saving time."""
+
+    @_builtins.property
+    def standard_offset(self) -> _duration_pb2.Duration:
+        """The offset of standard time from UTC now: `utc_offset` minus `dst_offset`."""
+
+    @_builtins.property
+    def dst_offset(self) -> _duration_pb2.Duration:
+        """How far daylight saving time moves civil time from standard time now."""
+
+    @_builtins.property
+    def previous_transition(self) -> Global___Transition:
+        """The latest transition at or before now; unset when there is none."""
+
+    @_builtins.property
+    def next_transition(self) -> Global___Transition:
+        """The first transition after now; unset when there is none."""
+
+    def __init__(
+        self,
+        *,
+        time_zone: _builtins.str = ...,
+        canonical_time_zone: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        country_codes: _abc.Iterable[_builtins.str] | None = ...,
+        utc_offset: _duration_pb2.Duration | None = ...,
+        standard_offset: _duration_pb2.Duration | None = ...,
+        abbreviation: _builtins.str = ...,
+        dst: _builtins.bool = ...,
+        dst_offset: _duration_pb2.Duration | None = ...,
+        previous_transition: Global___Transition | None = ...,
+        next_transition: Global___Transition | None = ...,
+        tzdata_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dst_offset", b"dst_offset", "next_transition", b"next_transition", "previous_transition", b"previous_transition", "standard_offset", b"standard_offset", "utc_offset", b"utc_offset"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abbreviation", b"abbreviation", "aliases", b"aliases", "canonical_time_zone", b"canonical_time_zone", "country_codes", b"country_codes", "dst", b"dst", "dst_offset", b"dst_offset", "next_transition", b"next_transition", "previous_transition", b"previous_transition", "standard_offset", b"standard_offset", "time_zone", b"time_zone", "tzdata_version", b"tzdata_version", "utc_offset", b"utc_offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimeZone: _TypeAlias = TimeZone  # noqa: Y015
+
+@_typing.final
+class Transition(_message.Message):
+    """Transition is an instant at which a zone's UTC offset, daylight saving flag
+    or abbreviation changes.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_FIELD_NUMBER: _builtins.int
+    UTC_OFFSET_BEFORE_FIELD_NUMBER: _builtins.int
+    UTC_OFFSET_AFTER_FIELD_NUMBER: _builtins.int
+    ABBREVIATION_BEFORE_FIELD_NUMBER: _builtins.int
+    ABBREVIATION_AFTER_FIELD_NUMBER: _builtins.int
+    DST_BEFORE_FIELD_NUMBER: _builtins.int
+    DST_AFTER_FIELD_NUMBER: _builtins.int
+    abbreviation_before: _builtins.str
+    """The abbreviation just before the change."""
+    abbreviation_after: _builtins.str
+    """The abbreviation from the change on."""
+    dst_before: _builtins.bool
+    """Whether daylight saving time was in effect just before the change."""
+    dst_after: _builtins.bool
+    """Whether daylight saving time is in effect from the change on."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """The instant of the change."""
+
+    @_builtins.property
+    def utc_offset_before(self) -> _duration_pb2.Duration:
+        """The UTC offset just before the change."""
+
+    @_builtins.property
+    def utc_offset_after(self) -> _duration_pb2.Duration:
+        """The UTC offset from the change on."""
+
+    def __init__(
+        self,
+        *,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        utc_offset_before: _duration_pb2.Duration | None = ...,
+        utc_offset_after: _duration_pb2.Duration | None = ...,
+        abbreviation_before: _builtins.str = ...,
+        abbreviation_after: _builtins.str = ...,
+        dst_before: _builtins.bool = ...,
+        dst_after: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time", "utc_offset_after", b"utc_offset_after", "utc_offset_before", b"utc_offset_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["abbreviation_after", b"abbreviation_after", "abbreviation_before", b"abbreviation_before", "dst_after", b"dst_after", "dst_before", b"dst_before", "time", b"time", "utc_offset_after", b"utc_offset_after", "utc_offset_before", b"utc_offset_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Transition: _TypeAlias = Transition  # noqa: Y015
+
+@_typing.final
+class ListTimeZoneTransitionsRequest(_message.Message):
+    """ListTimeZoneTransitionsRequest asks for one page of a zone's transitions in
+    a span.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIME_ZONE_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    time_zone: _builtins.str
+    """The IANA time zone name. Required."""
+    page_size: _builtins.int
+    """The largest number of transitions to return. Zero means 100; larger
+    values than 1000 are treated as 1000. It must not be negative.
+    """
+    page_token: _builtins.str
+    """The `next_page_token` of a previous response, to continue after it; empty
+    for the first page. The other fields must be the same as on the first page.
+    """
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """The start of the span, inclusive. Unset means now."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """The end of the span, exclusive. Unset means a year after `start_time`.
+        It must not be before `start_time`, and the span is at most 200 years.
+        """
+
+    def __init__(
+        self,
+        *,
+        time_zone: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "page_size", b"page_size", "page_token", b"page_token", "start_time", b"start_time", "time_zone", b"time_zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTimeZoneTransitionsRequest: _TypeAlias = ListTimeZoneTransitionsRequest  # noqa: Y015
+
+@_typing.final
+class ListTimeZoneTransitionsResponse(_message.Message):
+    """ListTimeZoneTransitionsResponse is one page of a zone's transitions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSITIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TZDATA_VERSION_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """The token to pass as `page_token` for the next page; empty on the last
+    page.
+    """
+    tzdata_version: _builtins.str
+    """The version of the IANA time zone database the transitions come from."""
+    @_builtins.property
+    def transitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transition]:
+        """The transitions, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        transitions: _abc.Iterable[Global___Transition] | None = ...,
+        next_page_token: _builtins.str = ...,
+        tzdata_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "transitions", b"transitions", "tzdata_version", b"tzdata_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTimeZoneTransitionsResponse: _TypeAlias = ListTimeZoneTransitionsResponse  # noqa: Y015
+
+@_typing.final
+class ReadClockRequest(_message.Message):
+    """ReadClockRequest is one clock sample's request."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_TRANSMIT_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def client_transmit_time(self) -> _timestamp_pb2.Timestamp:
+        """When the caller sent the request, by its own clock; echoed back unchanged
+        so that a caller can match answers to requests without keeping state.
+        """
+
+    def __init__(
+        self,
+        *,
+        client_transmit_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client_transmit_time", b"client_transmit_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_transmit_time", b"client_transmit_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadClockRequest: _TypeAlias = ReadClockRequest  # noqa: Y015
+
+@_typing.final
+class ReadClockResponse(_message.Message):
+    """ReadClockResponse is the server's side of one clock sample."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_TRANSMIT_TIME_FIELD_NUMBER: _builtins.int
+    RECEIVE_TIME_FIELD_NUMBER: _builtins.int
+    TRANSMIT_TIME_FIELD_NUMBER: _builtins.int
+    ERROR_BOUND_FIELD_NUMBER: _builtins.int
+    CLOCK_STATUS_FIELD_NUMBER: _builtins.int
+    LEAP_SECOND_FIELD_NUMBER: _builtins.int
+    TIMESCALE_FIELD_NUMBER: _builtins.int
+    clock_status: Global___ClockStatus.ValueType
+    """Whether the kernel considers the clock synchronised."""
+    leap_second: Global___LeapSecond.ValueType
+    """A leap second pending at the end of the current UTC day, if any."""
+    timescale: Global___Timescale.ValueType
+    """The time scale of the timestamps."""
+    @_builtins.property
+    def client_transmit_time(self) -> _timestamp_pb2.Timestamp:
+        """The request's `client_transmit_time`, unchanged."""
+
+    @_builtins.property
+    def receive_time(self) -> _timestamp_pb2.Timestamp:
+        """When the request arrived, read as soon as the server saw it."""
+
+    @_builtins.property
+    def transmit_time(self) -> _timestamp_pb2.Timestamp:
+        """When the answer left, read as late as possible before it was sent."""
+
+    @_builtins.property
+    def error_bound(self) -> _duration_pb2.Duration:
+        """The kernel's maximum error of the server's clock against UTC (adjtimex
+        `maxerror`); unset when unknown.
+        """
+
+    def __init__(
+        self,
+        *,
+        client_transmit_time: _timestamp_pb2.Timestamp | None = ...,
+        receive_time: _timestamp_pb2.Timestamp | None = ...,
+        transmit_time: _timestamp_pb2.Timestamp | None = ...,
+        error_bound: _duration_pb2.Duration | None = ...,
+        clock_status: Global___ClockStatus.ValueType = ...,
+        leap_second: Global___LeapSecond.ValueType = ...,
+        timescale: Global___Timescale.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["client_transmit_time", b"client_transmit_time", "error_bound", b"error_bound", "receive_time", b"receive_time", "transmit_time", b"transmit_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_transmit_time", b"client_transmit_time", "clock_status", b"clock_status", "error_bound", b"error_bound", "leap_second", b"leap_second", "receive_time", b"receive_time", "timescale", b"timescale", "transmit_time", b"transmit_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReadClockResponse: _TypeAlias = ReadClockResponse  # noqa: Y015

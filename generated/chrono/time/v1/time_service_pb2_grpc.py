@@ -27,7 +27,10 @@ if _version_not_supported:
 
 class TimeServiceStub:
     """TimeService tells the current time in any IANA time zone, once or as a
-    stream of updates, and lists the time zones it knows.
+    stream of updates; converts between instants and civil times, saying what it
+    did with a civil time that daylight saving time skipped or repeated; describes
+    time zones and lists their transitions; and reads its clock with an error
+    bound, for callers that estimate their own clock's offset.
     """
 
     def __init__(self, channel):
@@ -51,11 +54,34 @@ class TimeServiceStub:
                 request_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZonesRequest.SerializeToString,
                 response_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZonesResponse.FromString,
                 _registered_method=True)
+        self.ConvertTime = channel.unary_unary(
+                '/chrono.time.v1.TimeService/ConvertTime',
+                request_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ConvertTimeRequest.SerializeToString,
+                response_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ConvertTimeResponse.FromString,
+                _registered_method=True)
+        self.GetTimeZone = channel.unary_unary(
+                '/chrono.time.v1.TimeService/GetTimeZone',
+                request_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.GetTimeZoneRequest.SerializeToString,
+                response_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.TimeZone.FromString,
+                _registered_method=True)
+        self.ListTimeZoneTransitions = channel.unary_unary(
+                '/chrono.time.v1.TimeService/ListTimeZoneTransitions',
+                request_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZoneTransitionsRequest.SerializeToString,
+                response_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZoneTransitionsResponse.FromString,
+                _registered_method=True)
+        self.ReadClock = channel.unary_unary(
+                '/chrono.time.v1.TimeService/ReadClock',
+                request_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ReadClockRequest.SerializeToString,
+                response_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ReadClockResponse.FromString,
+                _registered_method=True)
 
 
 class TimeServiceServicer:
     """TimeService tells the current time in any IANA time zone, once or as a
-    stream of updates, and lists the time zones it knows.
+    stream of updates; converts between instants and civil times, saying what it
+    did with a civil time that daylight saving time skipped or repeated; describes
+    time zones and lists their transitions; and reads its clock with an error
+    bound, for callers that estimate their own clock's offset.
     """
 
     def GetTime(self, request, context):
@@ -83,6 +109,48 @@ class TimeServiceServicer:
     def ListTimeZones(self, request, context):
         """ListTimeZones returns the IANA time zone names this server knows, in
         lexicographic order, with the version of the time zone database it uses.
+        It can keep only the zones of one country, or only canonical zones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConvertTime(self, request, context):
+        """ConvertTime converts an instant, or a civil date and time in a zone (or at
+        a fixed UTC offset), to the civil time in each target zone. A civil time
+        that daylight saving time skipped or repeated is resolved as
+        `disambiguation` says, and the response says which case it was and the two
+        instants it could mean.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTimeZone(self, request, context):
+        """GetTimeZone describes one time zone: the zone a compatibility link points
+        to, its other names, its countries, its offsets now, and its transitions
+        just before and after now.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTimeZoneTransitions(self, request, context):
+        """ListTimeZoneTransitions lists every instant in a span at which a zone's
+        UTC offset, daylight saving flag or abbreviation changes, oldest first,
+        including the years its rule computes beyond the database's table.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadClock(self, request, context):
+        """ReadClock reads the server's clock the way an NTP server answers: when the
+        request arrived, when the answer left, and how far the server's clock may
+        be from UTC as its kernel reports it. Four timestamps of one call give the
+        caller its clock's offset from the server's and a bound on it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -106,6 +174,26 @@ def add_TimeServiceServicer_to_server(servicer, server):
                     request_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZonesRequest.FromString,
                     response_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZonesResponse.SerializeToString,
             ),
+            'ConvertTime': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConvertTime,
+                    request_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ConvertTimeRequest.FromString,
+                    response_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ConvertTimeResponse.SerializeToString,
+            ),
+            'GetTimeZone': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTimeZone,
+                    request_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.GetTimeZoneRequest.FromString,
+                    response_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.TimeZone.SerializeToString,
+            ),
+            'ListTimeZoneTransitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTimeZoneTransitions,
+                    request_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZoneTransitionsRequest.FromString,
+                    response_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZoneTransitionsResponse.SerializeToString,
+            ),
+            'ReadClock': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadClock,
+                    request_deserializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ReadClockRequest.FromString,
+                    response_serializer=chrono_dot_time_dot_v1_dot_time__service__pb2.ReadClockResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'chrono.time.v1.TimeService', rpc_method_handlers)
@@ -116,7 +204,10 @@ def add_TimeServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TimeService:
     """TimeService tells the current time in any IANA time zone, once or as a
-    stream of updates, and lists the time zones it knows.
+    stream of updates; converts between instants and civil times, saying what it
+    did with a civil time that daylight saving time skipped or repeated; describes
+    time zones and lists their transitions; and reads its clock with an error
+    bound, for callers that estimate their own clock's offset.
     """
 
     @staticmethod
@@ -190,6 +281,114 @@ class TimeService:
             '/chrono.time.v1.TimeService/ListTimeZones',
             chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZonesRequest.SerializeToString,
             chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZonesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConvertTime(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.time.v1.TimeService/ConvertTime',
+            chrono_dot_time_dot_v1_dot_time__service__pb2.ConvertTimeRequest.SerializeToString,
+            chrono_dot_time_dot_v1_dot_time__service__pb2.ConvertTimeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTimeZone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.time.v1.TimeService/GetTimeZone',
+            chrono_dot_time_dot_v1_dot_time__service__pb2.GetTimeZoneRequest.SerializeToString,
+            chrono_dot_time_dot_v1_dot_time__service__pb2.TimeZone.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTimeZoneTransitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.time.v1.TimeService/ListTimeZoneTransitions',
+            chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZoneTransitionsRequest.SerializeToString,
+            chrono_dot_time_dot_v1_dot_time__service__pb2.ListTimeZoneTransitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadClock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/chrono.time.v1.TimeService/ReadClock',
+            chrono_dot_time_dot_v1_dot_time__service__pb2.ReadClockRequest.SerializeToString,
+            chrono_dot_time_dot_v1_dot_time__service__pb2.ReadClockResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,10 @@ GRPC_VERSION: str
 
 class TimeServiceStub:
     """TimeService tells the current time in any IANA time zone, once or as a
-    stream of updates, and lists the time zones it knows.
+    stream of updates; converts between instants and civil times, saying what it
+    did with a civil time that daylight saving time skipped or repeated; describes
+    time zones and lists their transitions; and reads its clock with an error
+    bound, for callers that estimate their own clock's offset.
     """
 
     @_typing.overload
@@ -52,12 +55,41 @@ class TimeServiceStub:
     ListTimeZones: _grpc.UnaryUnaryMultiCallable[_time_service_pb2.ListTimeZonesRequest, _time_service_pb2.ListTimeZonesResponse]
     """ListTimeZones returns the IANA time zone names this server knows, in
     lexicographic order, with the version of the time zone database it uses.
+    It can keep only the zones of one country, or only canonical zones.
+    """
+    ConvertTime: _grpc.UnaryUnaryMultiCallable[_time_service_pb2.ConvertTimeRequest, _time_service_pb2.ConvertTimeResponse]
+    """ConvertTime converts an instant, or a civil date and time in a zone (or at
+    a fixed UTC offset), to the civil time in each target zone. A civil time
+    that daylight saving time skipped or repeated is resolved as
+    `disambiguation` says, and the response says which case it was and the two
+    instants it could mean.
+    """
+    GetTimeZone: _grpc.UnaryUnaryMultiCallable[_time_service_pb2.GetTimeZoneRequest, _time_service_pb2.TimeZone]
+    """GetTimeZone describes one time zone: the zone a compatibility link points
+    to, its other names, its countries, its offsets now, and its transitions
+    just before and after now.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    ListTimeZoneTransitions: _grpc.UnaryUnaryMultiCallable[_time_service_pb2.ListTimeZoneTransitionsRequest, _time_service_pb2.ListTimeZoneTransitionsResponse]
+    """ListTimeZoneTransitions lists every instant in a span at which a zone's
+    UTC offset, daylight saving flag or abbreviation changes, oldest first,
+    including the years its rule computes beyond the database's table.
+    """
+    ReadClock: _grpc.UnaryUnaryMultiCallable[_time_service_pb2.ReadClockRequest, _time_service_pb2.ReadClockResponse]
+    """ReadClock reads the server's clock the way an NTP server answers: when the
+    request arrived, when the answer left, and how far the server's clock may
+    be from UTC as its kernel reports it. Four timestamps of one call give the
+    caller its clock's offset from the server's and a bound on it.
     """
 
 @_typing.type_check_only
 class TimeServiceAsyncStub(TimeServiceStub):
     """TimeService tells the current time in any IANA time zone, once or as a
-    stream of updates, and lists the time zones it knows.
+    stream of updates; converts between instants and civil times, saying what it
+    did with a civil time that daylight saving time skipped or repeated; describes
+    time zones and lists their transitions; and reads its clock with an error
+    bound, for callers that estimate their own clock's offset.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -78,11 +110,40 @@ class TimeServiceAsyncStub(TimeServiceStub):
     ListTimeZones: _aio.UnaryUnaryMultiCallable[_time_service_pb2.ListTimeZonesRequest, _time_service_pb2.ListTimeZonesResponse]  # type: ignore[assignment]
     """ListTimeZones returns the IANA time zone names this server knows, in
     lexicographic order, with the version of the time zone database it uses.
+    It can keep only the zones of one country, or only canonical zones.
+    """
+    ConvertTime: _aio.UnaryUnaryMultiCallable[_time_service_pb2.ConvertTimeRequest, _time_service_pb2.ConvertTimeResponse]  # type: ignore[assignment]
+    """ConvertTime converts an instant, or a civil date and time in a zone (or at
+    a fixed UTC offset), to the civil time in each target zone. A civil time
+    that daylight saving time skipped or repeated is resolved as
+    `disambiguation` says, and the response says which case it was and the two
+    instants it could mean.
+    """
+    GetTimeZone: _aio.UnaryUnaryMultiCallable[_time_service_pb2.GetTimeZoneRequest, _time_service_pb2.TimeZone]  # type: ignore[assignment]
+    """GetTimeZone describes one time zone: the zone a compatibility link points
+    to, its other names, its countries, its offsets now, and its transitions
+    just before and after now.
+    (AIP-131 to 135: a standard method answers with the resource itself.)
+    buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+    """
+    ListTimeZoneTransitions: _aio.UnaryUnaryMultiCallable[_time_service_pb2.ListTimeZoneTransitionsRequest, _time_service_pb2.ListTimeZoneTransitionsResponse]  # type: ignore[assignment]
+    """ListTimeZoneTransitions lists every instant in a span at which a zone's
+    UTC offset, daylight saving flag or abbreviation changes, oldest first,
+    including the years its rule computes beyond the database's table.
+    """
+    ReadClock: _aio.UnaryUnaryMultiCallable[_time_service_pb2.ReadClockRequest, _time_service_pb2.ReadClockResponse]  # type: ignore[assignment]
+    """ReadClock reads the server's clock the way an NTP server answers: when the
+    request arrived, when the answer left, and how far the server's clock may
+    be from UTC as its kernel reports it. Four timestamps of one call give the
+    caller its clock's offset from the server's and a bound on it.
     """
 
 class TimeServiceServicer(metaclass=_abc_1.ABCMeta):
     """TimeService tells the current time in any IANA time zone, once or as a
-    stream of updates, and lists the time zones it knows.
+    stream of updates; converts between instants and civil times, saying what it
+    did with a civil time that daylight saving time skipped or repeated; describes
+    time zones and lists their transitions; and reads its clock with an error
+    bound, for callers that estimate their own clock's offset.
     """
 
     @_abc_1.abstractmethod
@@ -119,6 +180,56 @@ class TimeServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_time_service_pb2.ListTimeZonesResponse, _abc.Awaitable[_time_service_pb2.ListTimeZonesResponse]]:
         """ListTimeZones returns the IANA time zone names this server knows, in
         lexicographic order, with the version of the time zone database it uses.
+        It can keep only the zones of one country, or only canonical zones.
+        """
+
+    @_abc_1.abstractmethod
+    def ConvertTime(
+        self,
+        request: _time_service_pb2.ConvertTimeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_time_service_pb2.ConvertTimeResponse, _abc.Awaitable[_time_service_pb2.ConvertTimeResponse]]:
+        """ConvertTime converts an instant, or a civil date and time in a zone (or at
+        a fixed UTC offset), to the civil time in each target zone. A civil time
+        that daylight saving time skipped or repeated is resolved as
+        `disambiguation` says, and the response says which case it was and the two
+        instants it could mean.
+        """
+
+    @_abc_1.abstractmethod
+    def GetTimeZone(
+        self,
+        request: _time_service_pb2.GetTimeZoneRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_time_service_pb2.TimeZone, _abc.Awaitable[_time_service_pb2.TimeZone]]:
+        """GetTimeZone describes one time zone: the zone a compatibility link points
+        to, its other names, its countries, its offsets now, and its transitions
+        just before and after now.
+        (AIP-131 to 135: a standard method answers with the resource itself.)
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+
+    @_abc_1.abstractmethod
+    def ListTimeZoneTransitions(
+        self,
+        request: _time_service_pb2.ListTimeZoneTransitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_time_service_pb2.ListTimeZoneTransitionsResponse, _abc.Awaitable[_time_service_pb2.ListTimeZoneTransitionsResponse]]:
+        """ListTimeZoneTransitions lists every instant in a span at which a zone's
+        UTC offset, daylight saving flag or abbreviation changes, oldest first,
+        including the years its rule computes beyond the database's table.
+        """
+
+    @_abc_1.abstractmethod
+    def ReadClock(
+        self,
+        request: _time_service_pb2.ReadClockRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_time_service_pb2.ReadClockResponse, _abc.Awaitable[_time_service_pb2.ReadClockResponse]]:
+        """ReadClock reads the server's clock the way an NTP server answers: when the
+        request arrived, when the answer left, and how far the server's clock may
+        be from UTC as its kernel reports it. Four timestamps of one call give the
+        caller its clock's offset from the server's and a bound on it.
         """
 
 def add_TimeServiceServicer_to_server(servicer: TimeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
