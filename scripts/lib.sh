@@ -1,6 +1,6 @@
 # Shared by the scripts in this folder: sets up the virtualenv and node tools
 # from the repo's own files, once, and again only when those files change.
-# Usage: source scripts/lib.sh; ensure_venv; ensure_buf
+# Usage: source scripts/lib.sh; ensure_venv; ensure_buf; ensure_debian CMD=PACKAGE...
 
 VENV=${CHRONO_VENV:-.venv}
 PY="$VENV/bin/python"
@@ -35,4 +35,23 @@ ensure_buf() {
     echo "$want" > "$stamp"
   fi
   BUF="$PWD/node_modules/.bin/buf"
+}
+
+# ensure_debian CMD=PACKAGE ...: installs each PACKAGE from Debian whose CMD is missing
+# (a path for commands that are not on PATH, such as PostgreSQL's initdb).
+ensure_debian() {
+  local missing=() pair cmd
+  for pair in "$@"; do
+    cmd=${pair%%=*}
+    if [[ $cmd == /* ]]; then compgen -G "$cmd" >/dev/null || missing+=("${pair#*=}")
+    else command -v "$cmd" >/dev/null || missing+=("${pair#*=}"); fi
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    echo "installing ${missing[*]} from Debian" >&2
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >/dev/null
+  fi
 }
