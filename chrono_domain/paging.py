@@ -49,19 +49,35 @@ def decode_token(token: str, total: int) -> int:
     return offset
 
 
-def page(items: Sequence[T], page_size: int, page_token: str, max_page_size: int) -> Page[T]:
-    """The page of ``items`` that ``page_token`` starts, at most ``page_size`` long.
+def page_length(page_size: int, max_page_size: int, default: int | None = None) -> int:
+    """The length of a page asked for with ``page_size``: 0 means ``default``.
 
-    ``page_size`` 0 means ``max_page_size``, larger values are cut to it, and a negative
-    one is refused.
+    ``default`` None means ``max_page_size``; larger values are cut to the maximum, and
+    a negative one is refused.
     """
+    if default is None:
+        default = max_page_size
     if page_size < 0:
         raise InvalidArgumentError(
             "page_size",
-            f"page_size must be zero (the default, {max_page_size}) or more, not {page_size}",
+            f"page_size must be zero (the default, {default}) or more, not {page_size}",
             "PAGE_SIZE_NEGATIVE",
         )
-    size = min(page_size or max_page_size, max_page_size)
+    return min(page_size or default, max_page_size)
+
+
+def page(
+    items: Sequence[T],
+    page_size: int,
+    page_token: str,
+    max_page_size: int,
+    default: int | None = None,
+) -> Page[T]:
+    """The page of ``items`` that ``page_token`` starts, at most ``page_size`` long.
+
+    ``page_size`` 0 means ``default`` (None: ``max_page_size``); see :func:`page_length`.
+    """
+    size = page_length(page_size, max_page_size, default)
     start = decode_token(page_token, len(items))
     end = start + size
     return Page(
