@@ -35,8 +35,8 @@ RUN groupadd --system --gid 10001 chrono \
  && useradd --system --uid 10001 --gid chrono --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin chrono
 COPY --from=builder /opt/chrono /opt/chrono
-# The servers write nothing to disk, and neither does Python with no bytecode to
-# cache, so the root filesystem can be mounted read-only.
+# Python caches no bytecode and the time service writes nothing, so the root filesystem
+# can be mounted read-only; the date service writes only to its volume (below).
 ENV PATH=/opt/chrono/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
@@ -55,6 +55,16 @@ HEALTHCHECK --interval=10s --timeout=10s --start-period=10s --retries=3 \
 ENTRYPOINT ["time-service", "--host", "0.0.0.0"]
 
 FROM runtime AS date-service
+# Custom calendars: with no --database (DATE_SERVICE_DATABASE), an SQLite file at
+# $XDG_STATE_HOME/chrono/date-service.db, so /var/lib/chrono/date-service.db here. That
+# folder, owned by the uid, is the one place it may write on a read-only root, and a
+# volume so that the calendars outlive the container. It suits one container only:
+# replicas must share one PostgreSQL instead (deploy/README.md).
+USER root
+RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/chrono
+USER 10001:10001
+ENV XDG_STATE_HOME=/var/lib
+VOLUME ["/var/lib/chrono"]
 EXPOSE 50052 9092
 HEALTHCHECK --interval=10s --timeout=10s --start-period=10s --retries=3 \
     CMD ["chrono", "health", "date", "--date-target", "127.0.0.1:50052"]

@@ -7,8 +7,9 @@ connections, loaded again at one call in flight for latency, checked with sample
 and stopped. Server CPU and peak memory come from /proc for the whole process tree.
 
 Then, once: how many WatchTime streams one chrono process holds with ticks on time,
-and what the client library costs per call over the raw generated stub. ``--profile``
-adds a py-spy profile of chrono under load.
+what the client library costs per call over the raw generated stub, and what the newer
+RPCs cost the server per call beside their service's baseline RPC (bench/rpc_cost.py).
+``--profile`` adds a py-spy profile of chrono under load.
 
 Results go to stdout as they come, and to ``OUT/benchmarks.md`` and
 ``OUT/benchmarks.png`` at the end.
@@ -38,7 +39,7 @@ from typing import NoReturn
 
 import grpc
 
-from bench import _load, _proc, _report
+from bench import _load, _proc, _report, http_load, rpc_cost
 from bench._results import CLIENT, RAW, ClientOverhead, Measurement, Profile, WatchLevel
 from bench._servers import (
     CHRONO_CONFIGS,
@@ -54,7 +55,7 @@ from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
 
 logger = logging.getLogger("bench")
 
-SECTIONS = ("throughput", "watches", "client", "profile")
+SECTIONS = ("throughput", "watches", "client", "http", "rpc-cost", "profile")
 # The brief's levels, and two lower ones so that a slow server still gets an answer.
 WATCH_LEVELS = (250, 500, 1000, 2500, 5000, 7500)
 QUICK_WATCH_LEVELS = (200, 1000)
@@ -125,7 +126,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Plan]:
     if rounds < 1 or duration <= 0:
         parser.error("--rounds and --duration must be positive")
     latency = args.latency_duration if args.latency_duration is not None else duration / 2
-    sections = tuple(args.only) if args.only else ("throughput", "watches", "client")
+    default = ("throughput", "watches", "client", "http", "rpc-cost")
+    sections = tuple(args.only) if args.only else default
     if args.profile and "profile" not in sections:
         sections += ("profile",)
     plan = Plan(
@@ -571,12 +573,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     missing_tools = [t for t in ("h2load", "wrk") if shutil.which(t) is None]
-    if missing_tools and {"throughput", "profile"} & set(plan.sections):
+    if missing_tools and {"throughput", "http", "rpc-cost", "profile"} & set(plan.sections):
         logger.error("missing %s: scripts/bench installs them", " and ".join(missing_tools))
         return 1
     work = Path(tempfile.mkdtemp(prefix="chrono-bench-"))
     started = time.monotonic()
     report = _report.Report(command=command, plan_text=_plan_text(plan))
+    http: http_load.HttpReport | None = None
+    rpc: rpc_cost.RpcCostReport | None = None
     try:
         if "throughput" in plan.sections:
             configs, report.unavailable = available(CONFIGS)
@@ -589,6 +593,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.watches = run_watches(plan, work, out)
         if "client" in plan.sections:
             report.client = run_client_overhead(plan, work, out)
+        if "http" in plan.sections:
+            http = http_load.run(plan.duration, work, out)
+        if "rpc-cost" in plan.sections:
+            seconds = min(plan.duration, rpc_cost.DEFAULT_SECONDS)
+            rpc = rpc_cost.run(seconds, plan.rounds, work, out)
         if "profile" in plan.sections:
             # Its own folder, kept: the raw stacks are worth opening after the run.
             keep = Path(tempfile.mkdtemp(prefix="chrono-bench-profile-"))
@@ -598,6 +607,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             out(line)
         args.out.mkdir(parents=True, exist_ok=True)
         written = report.write(args.out)
+        if http is not None:
+            section = ["", f"## HTTP/JSON: {http_load.TIME_PATH} against Flask on gunicorn", ""]
+            section += http.lines()
+            for line in section:
+                out(line)
+            with written[0].open("a") as markdown:
+                markdown.write("\n".join([*section, ""]))
+        if rpc is not None:
+            for line in rpc.markdown():
+                out(line)
+            with written[0].open("a") as markdown:
+                markdown.write("\n".join([*rpc.markdown(), ""]))
         out(f"wrote {' and '.join(map(str, written))}")
     finally:
         if args.keep:

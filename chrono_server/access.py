@@ -41,30 +41,41 @@ class AccessLog:
         return f"{self._prefix},{int((now - second) * 1000):03d}"
 
     def record(
-        self, method: str, code: str, duration_ms: float, peer: str, request_id: str
+        self,
+        method: str,
+        code: str,
+        duration_ms: float,
+        peer: str,
+        request_id: str,
+        trace_id: str = "",
     ) -> None:
-        """Add one RPC's line; write the batch if it is full."""
+        """Add one RPC's line; write the batch if it is full.
+
+        ``trace_id`` (32 hex digits, when the call was traced) ends the line; "" leaves it out.
+        """
         now = time.time()
+        traced = f" trace_id={trace_id}" if trace_id else ""
         if self._json:
-            line = json.dumps(
-                {
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-                    + f".{int((now % 1) * 1000):03d}+00:00",
-                    "level": "INFO",
-                    "logger": LOGGER_NAME,
-                    "message": f"{method} {code} {duration_ms:.2f}ms peer={peer} "
-                    f"request_id={request_id}",
-                    "method": method,
-                    "code": code,
-                    "duration_ms": round(duration_ms, 3),
-                    "peer": peer,
-                    "request_id": request_id,
-                }
-            )
+            fields = {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                + f".{int((now % 1) * 1000):03d}+00:00",
+                "level": "INFO",
+                "logger": LOGGER_NAME,
+                "message": f"{method} {code} {duration_ms:.2f}ms peer={peer} "
+                f"request_id={request_id}{traced}",
+                "method": method,
+                "code": code,
+                "duration_ms": round(duration_ms, 3),
+                "peer": peer,
+                "request_id": request_id,
+            }
+            if trace_id:
+                fields["trace_id"] = trace_id
+            line = json.dumps(fields)
         else:
             line = (
                 f"{self._stamp(now)} INFO {LOGGER_NAME}: {method} {code} {duration_ms:.2f}ms "
-                f"peer={peer} request_id={request_id}"
+                f"peer={peer} request_id={request_id}{traced}"
             )
         self._lines.append(line)
         if len(self._lines) >= BATCH_LINES:

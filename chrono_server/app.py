@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from chrono_domain import zones
-from chrono_server import engines
+from chrono_server import engines, tracing
 from chrono_server.access import LOGGER_NAME as ACCESS_LOGGER
 from chrono_server.access import AccessLog
 from chrono_server.components import AccessLogWriter, GrpcServer, Health
@@ -83,6 +83,8 @@ class _Registrar:
         self._server = server
         self._observer = observer
         self._own = f"/{own}/"
+        self.handlers: dict[str, Handler] = {}
+        """The observed handlers registered by name, by gRPC path: what HTTP/JSON calls."""
 
     def _wrap(self, method: str, handler: Handler) -> Handler:
         return self._observer.wrap(method, handler, own=method.startswith(self._own))
@@ -99,6 +101,7 @@ class _Registrar:
 
     def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Handler]) -> None:
         wrapped = {name: self._wrap(f"/{service}/{name}", h) for name, h in handlers.items()}
+        self.handlers.update((f"/{service}/{name}", h) for name, h in wrapped.items())
         self._server.add_registered_method_handlers(service, wrapped)
 
 
@@ -137,9 +140,14 @@ class App:
         servicer: object,
         zone_database: zones.ZoneDatabase,
         metrics: Metrics | None,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
-        """Hold the components of a server that is bound but not yet started."""
+        """Hold the components of a server that is bound but not yet started.
+
+        ``interceptors`` are those its gRPC server was built with (none unless tracing).
+        """
         self.components = tuple(components)
+        self.interceptors = tuple(interceptors)
         self._grpc = grpc_server
         self.server = grpc_server.server
         self.health = health_component.servicer
@@ -202,12 +210,24 @@ def create_server(
     if settings.service is None and spec.entry.options is not None:
         settings = dataclasses.replace(settings, service=spec.entry.options())
     metrics = Metrics() if settings.metrics_port is not None else None
-    server = engines.new_server(settings.engine, server_options(settings))
+    try:
+        traced = tracing.start(settings.otlp_endpoint, spec.entry.prog, worker_name())
+    except tracing.TracingError as error:
+        raise StartError(str(error)) from None
+    interceptors = traced.interceptors if traced is not None else ()
+    server = engines.new_server(settings.engine, server_options(settings), interceptors)
     draining = asyncio.Event()
     access = None
     if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
         access = AccessLog(json_lines=settings.log_format == "json")
-    observer = Observer(metrics, access, worker_name(), draining, settings.max_request_bytes)
+    observer = Observer(
+        metrics,
+        access,
+        worker_name(),
+        draining,
+        settings.max_request_bytes,
+        trace=traced.finish if traced is not None else None,
+    )
     name = spec.descriptor.full_name
     registrar: Any = _Registrar(server, observer, own=name)
     zone_database = zones.load()
@@ -232,7 +252,8 @@ def create_server(
         port = server.add_secure_port(settings.address, server_credentials(settings))
     else:
         port = server.add_insecure_port(settings.address)
-    components: list[Component] = []
+    # Tracing stops last, so that the spans of the calls answered while draining go out.
+    components: list[Component] = [traced] if traced is not None else []
     if access is not None:
         components.append(AccessLogWriter(access))
     if serve_metrics and metrics is not None and settings.metrics_port is not None:
@@ -243,8 +264,40 @@ def create_server(
     health_component = Health(
         health_servicer, [name], draining, observer, settings.drain_delay, hurry
     )
-    components += [grpc_server, health_component]
-    app = App(components, grpc_server, health_component, service.servicer, zone_database, metrics)
+    components.append(grpc_server)
+    if settings.http_port is not None:
+        # After the gRPC server, whose handlers it calls, and before health: it stops
+        # (refusing new requests, finishing those in flight) once the drain has begun.
+        # Imported here, so that only a server with HTTP/JSON loads aiohttp.
+        from chrono_server.http.server import HttpServer
+
+        components.append(
+            HttpServer(
+                settings,
+                spec,
+                traced.http_handlers(registrar.handlers) if traced else registrar.handlers,
+                observer,
+                metrics,
+                hurry=hurry,
+                grace=lambda: grpc_server.grace,
+            )
+        )
+    components.append(health_component)
+    if settings.etcd is not None:
+        # After health: registered once SERVING, deleted before NOT_SERVING. Imported
+        # here, so that only a server that registers loads the etcd client.
+        from chrono_server.registration import Registration
+
+        components.append(Registration(settings, name, port))
+    app = App(
+        components,
+        grpc_server,
+        health_component,
+        service.servicer,
+        zone_database,
+        metrics,
+        interceptors,
+    )
     return app, port
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from chrono_server import engines
 from chrono_server.spec import Option, ServiceEntry, option
+from client._targets import ETCD_PREFIX
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("text", "json")
@@ -86,7 +87,9 @@ def choice(name: str, choices: Sequence[str], fold: Callable[[str], str]) -> Cal
     return convert
 
 
-def _file(name: str) -> Callable[[str], Path]:
+def readable_file(name: str) -> Callable[[str], Path]:
+    """A converter to the path of a readable file; ``name`` says what the file is."""
+
     def convert(text: str) -> Path:
         path = Path(text)
         if not os.access(path, os.R_OK) or not path.is_file():
@@ -103,6 +106,73 @@ def _workers(text: str) -> int:
 
 
 _port = whole("port", 0, 65535)
+
+
+def _host_port(name: str) -> Callable[[str], str]:
+    """A converter checking ``host:port`` (an IPv6 host in brackets, a port 1-65535)."""
+
+    def convert(text: str) -> str:
+        host, colon, port = text.rpartition(":")
+        bracketed = host.startswith("[") and host.endswith("]") and len(host) > 2
+        if not (colon and host and (":" not in host or bracketed) and port.isdigit()) or not (
+            1 <= int(port) <= 65535
+        ):
+            raise argparse.ArgumentTypeError(
+                f"{name} must be host:port, an IPv6 host in brackets ([::1]:2379), not {text!r}"
+            )
+        return text
+
+    return convert
+
+
+def _etcd_endpoints(text: str) -> tuple[str, ...]:
+    """The endpoints of etcd: ``host:port``, or with ``http://`` or ``https://`` (TLS)."""
+    entries = tuple(entry.strip() for entry in text.split(","))
+    schemes = set()
+    for entry in entries:
+        scheme, separator, rest = entry.rpartition("://")
+        if separator and scheme not in ("http", "https"):
+            raise argparse.ArgumentTypeError(
+                f"etcd endpoint {entry!r}: the scheme must be http:// or https://"
+            )
+        schemes.add(scheme == "https")
+        _host_port("etcd endpoint")(rest.rstrip("/"))
+    if len(schemes) > 1:
+        raise argparse.ArgumentTypeError(
+            f"etcd endpoints {text!r}: either all https:// (TLS) or none"
+        )
+    return entries
+
+
+def _otlp_endpoint(text: str) -> str:
+    # The exporter would take a bare host:port as TLS unless OTEL_EXPORTER_OTLP_INSECURE
+    # says otherwise: the scheme says which, here.
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        raise argparse.ArgumentTypeError(
+            f"OTLP endpoint must be a URL such as http://localhost:4317 (https:// for TLS), "
+            f"not {text!r}"
+        )
+    return text
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """Browser origins, comma-separated: ``scheme://host[:port]`` each, or ``*`` for any."""
+    found = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        scheme, separator, rest = entry.partition("://")
+        rest = rest.rstrip("/")
+        if entry != "*" and (
+            not separator or scheme not in ("http", "https") or not rest or "/" in rest
+        ):
+            raise argparse.ArgumentTypeError(
+                f"CORS origin {entry!r} must be scheme://host[:port], such as "
+                "https://app.example.com, or * for any origin"
+            )
+        found.append(entry if entry == "*" else f"{scheme}://{rest}".lower())
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -135,17 +205,40 @@ class ServerSettings:
     )
     reflection: bool = True
     tls_cert: Path | None = option(
-        None, _file("TLS certificate"), "FILE", "PEM certificate chain: serve TLS"
+        None, readable_file("TLS certificate"), "FILE", "PEM certificate chain: serve TLS"
     )
-    tls_key: Path | None = option(None, _file("TLS key"), "FILE", "PEM private key of --tls-cert")
+    tls_key: Path | None = option(
+        None, readable_file("TLS key"), "FILE", "PEM private key of --tls-cert"
+    )
     tls_client_ca: Path | None = option(
         None,
-        _file("client CA"),
+        readable_file("client CA"),
         "FILE",
         "PEM CA bundle: require client certificates signed by it (mTLS)",
     )
     metrics_port: int | None = option(
         None, _port, "PORT", "serve Prometheus /metrics over HTTP on this port; off if unset"
+    )
+    http_port: int | None = option(
+        None,
+        _port,
+        "PORT",
+        "serve the API as HTTP/JSON (from its google.api.http annotations) on this port; "
+        "off if unset",
+    )
+    http_cors_origins: tuple[str, ...] = option(
+        (),
+        _origins,
+        "ORIGINS",
+        "browser origins (scheme://host[:port], comma-separated, or *) allowed to call the "
+        "HTTP/JSON API across origins (CORS); none if unset",
+    )
+    otlp_endpoint: str | None = option(
+        None,
+        _otlp_endpoint,
+        "URL",
+        "export OpenTelemetry spans over OTLP/gRPC to this URL (or set "
+        "OTEL_EXPORTER_OTLP_ENDPOINT); tracing is off if neither is set",
     )
     # The API's largest request is a zone name and a page token: a few hundred bytes.
     max_request_bytes: int = option(
@@ -189,6 +282,40 @@ class ServerSettings:
         choice("engine", engines.ENGINES, str.lower),
         "ENGINE",
         "grpcio, or native (pygrpc-native; the 'native' extra)",
+    )
+    etcd: tuple[str, ...] | None = option(
+        None,
+        _etcd_endpoints,
+        "ENDPOINTS",
+        "etcd endpoints, host:port,...: register this server there while it serves; off if unset",
+    )
+    advertise_address: str | None = option(
+        None,
+        _host_port("advertise address"),
+        "HOST:PORT",
+        "the address clients should dial, registered in etcd (default: --host and the "
+        "port; required when --host is 0.0.0.0 or ::)",
+    )
+    etcd_prefix: str = option(
+        ETCD_PREFIX,
+        str,
+        "PREFIX",
+        "etcd key prefix: the key is PREFIX<full service name>/<advertise address>",
+    )
+    etcd_ttl: int = option(
+        5,
+        whole("etcd ttl", 2, 3600),
+        "SECONDS",
+        "TTL of the registration's etcd lease: how long a process that died stays listed",
+    )
+    etcd_ca: Path | None = option(
+        None, readable_file("etcd CA"), "FILE", "PEM CA bundle to verify etcd against: TLS"
+    )
+    etcd_cert: Path | None = option(
+        None, readable_file("etcd client certificate"), "FILE", "PEM client certificate for etcd"
+    )
+    etcd_key: Path | None = option(
+        None, readable_file("etcd client key"), "FILE", "PEM private key of --etcd-cert"
     )
     service: Any = None
     """The service's own options: an instance of its entry's ``options`` class, or None."""
@@ -247,6 +374,42 @@ def check(settings: ServerSettings) -> str | None:
             return f"cannot use the TLS files: {error}"
     if settings.metrics_port is not None and settings.metrics_port == settings.port != 0:
         return f"--metrics-port must differ from --port ({settings.port})"
+    if problem := _check_http(settings):
+        return problem
+    return _check_etcd(settings)
+
+
+def _check_http(settings: ServerSettings) -> str | None:
+    """The problem with the HTTP/JSON listener's settings, or None."""
+    if settings.http_port is None:
+        if settings.http_cors_origins:
+            return "--http-cors-origins is for --http-port: pass it too"
+        return None
+    for flag, other in (("--port", settings.port), ("--metrics-port", settings.metrics_port)):
+        if settings.http_port == other != 0:
+            return f"--http-port must differ from {flag} ({other})"
+    if settings.tls:
+        return (
+            "--http-port serves plain HTTP and cannot be combined with --tls-cert: put a "
+            "TLS-terminating proxy in front of it, or leave it off"
+        )
+    return None
+
+
+def _check_etcd(settings: ServerSettings) -> str | None:
+    """The problem with the etcd registration's settings, or None."""
+    tls_files = (settings.etcd_ca, settings.etcd_cert, settings.etcd_key)
+    if settings.etcd is None:
+        if any(path is not None for path in tls_files):
+            return "--etcd-ca, --etcd-cert and --etcd-key are for --etcd: pass it too"
+        return None
+    if (settings.etcd_cert is None) != (settings.etcd_key is None):
+        return "--etcd-cert and --etcd-key go together: pass both, or neither"
+    if settings.advertise_address is None and settings.host.strip("[]") in ("0.0.0.0", "::"):
+        return (
+            f"--advertise-address is required with --etcd when listening on {settings.host}: "
+            "give the host:port clients should dial, such as 10.0.0.5:50051"
+        )
     return None
 
 
@@ -260,7 +423,14 @@ def _declared(cls: type) -> list[tuple[dataclasses.Field[Any], Option]]:
 
 
 def _default_text(value: Any) -> str:
-    return "unset" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    if value is None or value in ("", ()):
+        return "unset"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _entry_defaults(entry: ServiceEntry) -> dict[str, Any]:
+    """The shared settings' defaults that ``entry`` sets: its port, and what it overrides."""
+    return {"port": entry.default_port, **entry.setting_defaults}
 
 
 def parse_settings(
@@ -279,7 +449,7 @@ def parse_settings(
     classes: list[type] = [ServerSettings, *([entry.options] if entry.options else [])]
     declared = [(cls, item, declared) for cls in classes for item, declared in _declared(cls)]
     for _, item, declared_option in declared:
-        default = entry.default_port if item.name == "port" else item.default
+        default = _entry_defaults(entry).get(item.name, item.default)
         # Left out, a flag stays None and falls back to its variable after parsing, so
         # that a bad variable is reported under its own name and a flag overrides it.
         parser.add_argument(
@@ -306,7 +476,7 @@ def parse_settings(
                 parser.error(f"environment variable {variable}: {error}")
         if value is not None:
             given[cls][item.name] = value
-    common = {"port": entry.default_port, **given[ServerSettings]}
+    common = {**_entry_defaults(entry), **given[ServerSettings]}
     common = {**engines.defaults(common.get("engine", "grpcio")), **common}
     service = entry.options(**given[entry.options]) if entry.options else None
     settings = ServerSettings(reflection=not args.no_reflection, service=service, **common)

@@ -53,18 +53,24 @@ def check(settings: ServerSettings) -> str | None:
     return None
 
 
-def new_server(engine: str, options: Sequence[tuple[str, Any]]) -> grpc.aio.Server:
-    """An unstarted server of ``engine`` with the grpc channel ``options``."""
+def new_server(
+    engine: str,
+    options: Sequence[tuple[str, Any]],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> grpc.aio.Server:
+    """An unstarted server of ``engine`` with the grpc channel ``options`` and ``interceptors``."""
     if engine == "native":
         import pygrpc_native.aio
 
         # It logs a busy port itself as a warning; the entry point says it once, as an error.
         logging.getLogger("pygrpc_native").setLevel(logging.ERROR)
-        server: grpc.aio.Server = pygrpc_native.aio.server(options=options)
+        server: grpc.aio.Server = pygrpc_native.aio.server(
+            options=options, interceptors=interceptors or None
+        )
         return server
     import grpc
 
-    return grpc.aio.server(options=options)
+    return grpc.aio.server(options=options, interceptors=interceptors or None)
 
 
 def engine_options(engine: str, pending_calls: int) -> Mapping[str, Any]:

@@ -78,15 +78,19 @@ class Observer:
         worker: str,
         draining: asyncio.Event,
         max_request_bytes: int,
+        trace: Callable[[str], str] | None = None,
     ) -> None:
         """Record into ``metrics`` and ``access`` (None: off); name the process ``worker``.
 
         ``draining`` is set when shutdown begins: other services' streams (the health
         Watch) then get one last update written and are ended with UNAVAILABLE, since
         they would otherwise hold the shutdown for its whole grace. Requests larger than
-        ``max_request_bytes`` are refused with RESOURCE_EXHAUSTED.
+        ``max_request_bytes`` are refused with RESOURCE_EXHAUSTED. ``trace`` (None when
+        tracing is off) is given each call's status name as it ends, inside its span, and
+        returns the trace id for its access line.
         """
         self._metrics = metrics
+        self._trace = trace
         self._access = access
         self._worker = worker
         self._max_bytes = max_request_bytes
@@ -171,8 +175,9 @@ class Observer:
             children.seconds.observe(elapsed)
             if sent:
                 children.sent.inc(sent)
+        trace_id = self._trace(code) if self._trace is not None else ""
         if self._access is not None:
-            self._access.record(method, code, elapsed * 1000, call.peer, call.request_id)
+            self._access.record(method, code, elapsed * 1000, call.peer, call.request_id, trace_id)
 
     def parse(self, parse: Parse, data: bytes, context: Context, name: str) -> Any:
         """The request in ``data``; ServiceError if it is too large, garbled, or expired."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from chrono_domain.clock import utc_now
 
 if TYPE_CHECKING:
     from google.protobuf.descriptor import ServiceDescriptor
@@ -47,6 +50,8 @@ class ServiceEntry:
     """The module whose ``SPEC`` is the service's ServiceSpec; imported only when serving."""
     options: type | None = None
     """A frozen dataclass of :func:`option` fields: the flags only this service has."""
+    setting_defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Shared settings whose default differs for this service, by field name."""
 
     def load_spec(self) -> ServiceSpec:
         """Import the service's ServiceSpec (and with it grpc)."""
@@ -77,6 +82,8 @@ class Resources:
     """Set when shutdown begins: long-lived streams watch it and end at once."""
     registry: CollectorRegistry | None
     """Where the service adds metrics of its own; None when metrics are off."""
+    clock: Callable[[], datetime] = utc_now
+    """The current instant, an aware datetime (tests pin it)."""
 
     @property
     def options(self) -> Any:
@@ -94,9 +101,24 @@ class Service:
 
 
 @dataclass(frozen=True)
+class LegacyRoute:
+    """An HTTP GET path kept from an earlier API, answered by one of the service's RPCs.
+
+    ``GET {path}`` calls ``rpc`` with the query parameters as its request fields and
+    answers ``{key: response.field}`` for each ``key, field`` of ``answer``.
+    """
+
+    path: str
+    rpc: str
+    answer: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """What a service package contributes: how it starts, its contract and how it is built."""
 
     entry: ServiceEntry
     descriptor: ServiceDescriptor
     build: Callable[[Resources], Service]
+    legacy_routes: Sequence[LegacyRoute] = ()
+    """HTTP paths of an earlier API the HTTP/JSON listener (``--http-port``) still answers."""

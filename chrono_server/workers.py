@@ -168,6 +168,7 @@ class Supervisor:
         reservation = _reserve_port(self._settings)
         port = reservation.getsockname()[1]
         self.worker_settings = dataclasses.replace(self._settings, port=port)
+        http_reservation = self._reserve_http_port(reservation)
         endpoint = self._metrics_endpoint()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
@@ -179,6 +180,8 @@ class Supervisor:
             self._loop()
         finally:
             reservation.close()
+            if http_reservation is not None:
+                http_reservation.close()
             if endpoint is not None:
                 endpoint.close()
                 shutil.rmtree(os.environ[MULTIPROC_ENV], ignore_errors=True)
@@ -187,6 +190,20 @@ class Supervisor:
             return 1
         logger.info("%s exited cleanly", self._entry.prog)
         return 0
+
+    def _reserve_http_port(self, reservation: socket.socket) -> socket.socket | None:
+        """Bind the HTTP/JSON port too, if asked, so that workers share one port there as well."""
+        if self._settings.http_port is None:
+            return None
+        try:
+            sock = _reserve_port(dataclasses.replace(self._settings, port=self._settings.http_port))
+        except OSError:
+            reservation.close()
+            raise
+        self.worker_settings = dataclasses.replace(
+            self.worker_settings, http_port=sock.getsockname()[1]
+        )
+        return sock
 
     def _metrics_endpoint(self) -> MetricsEndpointThread | None:
         """Serve the workers' summed metrics, if asked, on a thread with a loop of its own."""

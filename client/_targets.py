@@ -5,7 +5,8 @@ gRPC dials one target string. A list of servers is written for it as ``ipv4:a:p,
 client translates. Host names in a list are resolved once, when the client is built:
 unlike ``dns:///name:port``, whose addresses gRPC looks up again when connections
 close, a list never learns of new addresses. Use ``dns:///`` for a name whose address
-set changes.
+set changes, or ``etcd://ENDPOINTS[/NAME]`` for a set that servers register in etcd
+(see :func:`parse_etcd_target` and :mod:`client._etcd`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # A target that starts with one of these is already in gRPC's own syntax.
@@ -56,12 +58,27 @@ def parse_target(text: str) -> Target:
 
     A single ``host:port`` (bare or ``dns:``) whose port gRPC could never dial raises
     ValueError here, rather than failing every call later as if no server answered.
+    An ``etcd://`` target (see :func:`parse_etcd_target`) is checked and returned as it
+    is: the client resolves it through etcd, not gRPC.
     """
     scheme = _SCHEME.match(text)
+    if scheme and scheme[1] == "etcd":
+        parse_etcd_target(text)
+        return Target(text, None)
     if "," not in text or (scheme and scheme[1] in _SCHEMES):
         _check_single(text, scheme[1] if scheme else None)
         return Target(text, None)
-    entries = [entry.strip() for entry in text.split(",")]
+    return list_target([entry.strip() for entry in text.split(",")], text)
+
+
+def list_target(entries: Sequence[str], text: str | None = None) -> Target:
+    """The ``ipv4:``/``ipv6:`` target for ``host:port`` ``entries``, each resolved now.
+
+    The authority is the first entry. ``text`` is what error messages quote (default:
+    the entries joined). Raises ValueError naming the first entry that does not parse or
+    resolve.
+    """
+    text = ",".join(entries) if text is None else text
     addresses: list[tuple[IPAddress, int]] = []
     for entry in entries:
         host, port = _split(entry, text)
@@ -69,6 +86,53 @@ def parse_target(text: str) -> Target:
             if (address, port) not in addresses:
                 addresses.append((address, port))
     return Target(_join(addresses), entries[0])
+
+
+ETCD_PREFIX = "chrono/services/"
+"""The etcd key prefix under which chrono's services register by default."""
+
+
+@dataclass(frozen=True)
+class EtcdTarget:
+    """An ``etcd://ENDPOINTS[/NAME]`` target: where etcd is, and which name to look up."""
+
+    endpoints: tuple[str, ...]
+    """etcd's client endpoints, ``host:port`` each."""
+    name: str
+    """The naming service name: the key prefix before ``/<address>``; "" for the client's."""
+
+    def key_prefix(self, service: str) -> str:
+        """The etcd key prefix listing the endpoints of ``service`` (a full gRPC name).
+
+        A name with no ``/`` is a service under :data:`ETCD_PREFIX`; one with a ``/`` is
+        the whole naming name, as Go's etcd resolver takes its target's path.
+        """
+        name = self.name or service
+        return f"{name if '/' in name else ETCD_PREFIX + name}/"
+
+
+def parse_etcd_target(text: str) -> EtcdTarget:
+    """``etcd://HOST:PORT[,HOST:PORT...][/NAME]`` read; ValueError saying what is wrong.
+
+    NAME is left out for the client's own service (``chrono/services/<full service
+    name>``), a full gRPC service name (``chrono.time.v1.TimeService``) for that service
+    under ``chrono/services/``, or a name with a ``/`` for exactly that key prefix.
+    """
+    rest = text[len("etcd://") :] if text.startswith("etcd://") else None
+    if rest is None:
+        raise ValueError(f"target {text!r}: an etcd target starts with etcd://")
+    authority, _, name = rest.partition("/")
+    if not authority:
+        raise ValueError(
+            f"target {text!r}: name etcd's endpoints, as etcd://127.0.0.1:2379/SERVICE"
+        )
+    endpoints = tuple(entry.strip() for entry in authority.split(","))
+    for entry in endpoints:
+        _split(entry, text)
+    name = name.strip("/")
+    if name and any(not part for part in name.split("/")):
+        raise ValueError(f"target {text!r}: empty part in the name {name!r}")
+    return EtcdTarget(endpoints, name)
 
 
 def _check_single(text: str, scheme: str | None) -> None:

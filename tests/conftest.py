@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
@@ -11,6 +12,22 @@ from date_service.server import SPEC as DATE_SPEC
 from tests.devcerts import DevCerts, write_dev_certs
 from tests.servers import ServerThread
 from time_service.server import SPEC as TIME_SPEC
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hermetic_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run's own state folder, and no OpenTelemetry settings from the shell.
+
+    Date services started with no --database keep their SQLite file in the run's tmp; an
+    exported OTEL_EXPORTER_OTLP_ENDPOINT would turn tracing on in every test server.
+    """
+    saved = dict(os.environ)
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        del os.environ[name]
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

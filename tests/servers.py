@@ -109,11 +109,13 @@ class ServerThread:
         await wind_down()
 
 
-def with_clock(
-    spec: ServiceSpec, servicer: Callable[..., object], clock: Callable[[], datetime]
-) -> ServiceSpec:
-    """``spec`` with its servicer reading ``clock`` instead of the system clock."""
-    return with_servicer(spec, lambda resources: servicer(resources, clock=clock))
+def with_clock(spec: ServiceSpec, clock: Callable[[], datetime]) -> ServiceSpec:
+    """``spec`` with the service reading ``clock`` instead of the system clock."""
+
+    def build(resources: Resources) -> Service:
+        return spec.build(dataclasses.replace(resources, clock=clock))
+
+    return dataclasses.replace(spec, build=build)
 
 
 def with_servicer(spec: ServiceSpec, make: Callable[[Resources], object]) -> ServiceSpec:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from date_service.options import DateOptions
+from date_service.server import SPEC as DATE_SPEC
 from tests.chrono_server.helpers import running
 from tests.devcerts import DevCerts
-from tests.servers import ServerThread, tls_settings
+from tests.servers import ServerThread, server_settings, tls_settings
 from tests.test_grpcurl import EXIT_INVALID_ARGUMENT, GRPCURL
 from time_service.server import SPEC as TIME_SPEC
 
@@ -36,8 +38,38 @@ def test_readme_shows_grpcurl_commands() -> None:
         "/ListTimeZones",
         "/GetDate",
         "Health/Check",
+        "/ConvertTime",
+        "/GetTimeZone",
+        "/ListTimeZoneTransitions",
+        "/ReadClock",
+        "/AddPeriod",
+        "/DiffDates",
+        "/IsBusinessDay",
+        "/AdjustToBusinessDay",
+        "/AddBusinessDays",
+        "/CountBusinessDays",
+        "/ListHolidays",
+        "/CreateCalendar",
+        "/GetCalendar",
+        "/ListCalendars",
+        "authorization: Bearer",
     ):
         assert needle in text
+
+
+# The token the README's write example starts the date service with.
+README_TOKEN = "change-me"
+
+
+@pytest.fixture(scope="module")
+def writable_date_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    """A date server as the README starts it for writes: a token file, its own database."""
+    folder = tmp_path_factory.mktemp("writers")
+    tokens = folder / "writers.txt"
+    tokens.write_text(f"{README_TOKEN}\n")
+    options = DateOptions(database=f"sqlite:///{folder / 'calendars.db'}", write_token_file=tokens)
+    with running(DATE_SPEC, server_settings(service=options)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +88,13 @@ def test_readme_grpcurl_command_works(
     time_server: ServerThread,
     date_server: ServerThread,
     tls_servers: tuple[Path, ServerThread, ServerThread],
+    writable_date_server: ServerThread,
 ) -> None:
     """A grpcurl command from the README succeeds, or fails exactly as the README says."""
     certs, tls_server, mtls_server = tls_servers
+    if "authorization: Bearer" in command or "calendars/acme" in command:
+        # The write example and what it made, on the date server started for writes.
+        date_server = writable_date_server
     if "-cacert" in command:
         # The Production section's commands: its certs/ folder, a TLS or an mTLS server.
         time_server = mtls_server if "-cert " in command else tls_server

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from chrono.time.v1 import time_service_pb2
-from chrono_server.spec import Resources, Service, ServiceSpec
+from chrono_server.spec import LegacyRoute, Resources, Service, ServiceSpec
 from time_service import ENTRY
 from time_service.servicer import TimeServicer
 
@@ -20,4 +20,7 @@ SPEC = ServiceSpec(
     entry=ENTRY,
     descriptor=time_service_pb2.DESCRIPTOR.services_by_name["TimeService"],
     build=build,
+    # The original HTTP service's endpoint, still answered on --http-port:
+    # GET /time[?time_zone=...] -> {"time": "<GetTimeResponse.formatted>"}.
+    legacy_routes=(LegacyRoute(path="/time", rpc="GetTime", answer={"time": "formatted"}),),
 )

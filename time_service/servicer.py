@@ -1,9 +1,14 @@
-"""TimeService: what the time is, now or at every tick, in an IANA time zone."""
+"""TimeService: the time now or at every tick in an IANA zone, and the other answers.
+
+Conversions, zones, transitions and the clock with its error bound are built by
+:mod:`time_service.answers`; this module keeps what needs the call or a cache.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,12 +17,13 @@ import grpc
 
 from chrono.time.v1 import time_service_pb2 as pb
 from chrono.time.v1 import time_service_pb2_grpc as pb_grpc
-from chrono_domain import paging
+from chrono_domain import paging, transitions
 from chrono_domain.civil import zoned
-from chrono_domain.clock import utc_now
 from chrono_domain.errors import InvalidArgumentError
+from chrono_domain.kernel_clock import read_kernel_clock
 from chrono_server.errors import shutting_down
 from chrono_server.spec import Resources
+from time_service import answers
 from time_service.ticks import Ticker
 from time_service.watches import WatchLimit
 
@@ -33,6 +39,8 @@ MAX_PAGE_SIZE = 1000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def fill_time(
@@ -80,10 +88,10 @@ def _interval(request: pb.WatchTimeRequest) -> float:
 class TimeServicer(pb_grpc.TimeServiceServicer):
     """Answers TimeService calls from the shared zone database and the system clock."""
 
-    def __init__(self, resources: Resources, clock: Callable[[], datetime] = utc_now) -> None:
-        """Serve from ``resources``; ``clock`` returns the current instant (tests pin it)."""
+    def __init__(self, resources: Resources) -> None:
+        """Serve from ``resources``, reading its clock."""
         self._zones = resources.zones
-        self._clock = clock
+        self._clock = resources.clock
         self._watches = WatchLimit(resources.options.max_watches, resources.registry)
         self._ticker = Ticker(resources.draining)
         # GetTime's answer but for current_time, per zone, with the second it is for.
@@ -91,6 +99,9 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
         # Watches that tick together in one zone get the same message.
         self._cached_tick = 0.0
         self._cached: dict[str, pb.WatchTimeResponse] = {}
+        # GetTimeZone's answer changes only at the zone's transitions: per zone, the
+        # answer with the span [previous transition, next transition) it holds for.
+        self._described: dict[str, tuple[datetime, datetime, pb.TimeZone]] = {}
 
     def _tick_response(self, tick: float, zone: ZoneInfo) -> pb.WatchTimeResponse:
         """The update for ``tick`` in ``zone``, built once for all the watches that share it."""
@@ -157,11 +168,58 @@ class TimeServicer(pb_grpc.TimeServiceServicer):
     async def ListTimeZones(
         self, request: pb.ListTimeZonesRequest, context: Context
     ) -> pb.ListTimeZonesResponse:
-        """Return one page of the known zone names."""
-        found = paging.page(self._zones.names, request.page_size, request.page_token, MAX_PAGE_SIZE)
+        """Return one page of the known zone names, of one country or canonical if asked."""
+        names = self._zones.names
+        if request.country_code or request.canonical_only:
+            names = self._zones.filter_names(request.country_code, request.canonical_only)
+        found = paging.page(names, request.page_size, request.page_token, MAX_PAGE_SIZE)
         return pb.ListTimeZonesResponse(
             time_zones=found.items,
             next_page_token=found.next_page_token,
             tzdata_version=self._zones.version,
             total_size=found.total_size,
         )
+
+    async def ConvertTime(
+        self, request: pb.ConvertTimeRequest, context: Context
+    ) -> pb.ConvertTimeResponse:
+        """Return the instant the source means and the civil time in every target zone."""
+        return answers.convert_time(request, self._zones)
+
+    async def GetTimeZone(self, request: pb.GetTimeZoneRequest, context: Context) -> pb.TimeZone:
+        """Describe the zone now: names, countries, offsets and the transitions around now."""
+        zone = answers.required_zone(request.time_zone, self._zones)
+        now = self._clock()
+        cached = self._described.get(request.time_zone)
+        if cached is None or not cached[0] <= now < cached[1]:
+            previous = transitions.previous_transition(zone.key, now)
+            following = transitions.next_transition(zone.key, now)
+            answer = answers.describe_zone(
+                request.time_zone, zone, now, self._zones, previous, following
+            )
+            cached = self._described[request.time_zone] = (
+                previous.time if previous else _FIRST,
+                following.time if following else _LAST,
+                answer,
+            )
+        response = pb.TimeZone()
+        response.CopyFrom(cached[2])
+        return response
+
+    async def ListTimeZoneTransitions(
+        self, request: pb.ListTimeZoneTransitionsRequest, context: Context
+    ) -> pb.ListTimeZoneTransitionsResponse:
+        """Return one page of the zone's transitions in the span asked for."""
+        zone = answers.required_zone(request.time_zone, self._zones)
+        start, end = answers.transition_span(request, self._clock())
+        found = list(transitions.transitions(zone.key, start, end))
+        return answers.transitions_page(found, request, self._zones.version)
+
+    async def ReadClock(
+        self, request: pb.ReadClockRequest, context: Context
+    ) -> pb.ReadClockResponse:
+        """Return when the request came and when the answer left, with the clock's bound."""
+        received = time.time_ns()
+        response = answers.clock_answer(request, received, read_kernel_clock())
+        answers.set_nanoseconds(response.transmit_time, time.time_ns())
+        return response

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import tzlocal
@@ -105,11 +105,16 @@ class Context:
             raise CommandError(str(error), EXIT_BAD_INPUT) from None
 
     @contextlib.contextmanager
-    def connect(self, client_class: type[ClientT], service: Service) -> Iterator[ClientT]:
-        """A client of ``service``; a call that fails becomes a CommandError explaining it."""
+    def connect(
+        self, client_class: type[ClientT], service: Service, **options: Any
+    ) -> Iterator[ClientT]:
+        """A client of ``service``; a call that fails becomes a CommandError explaining it.
+
+        ``options`` go to the client's constructor (the date client's ``token``).
+        """
         try:
             client = client_class(
-                service.target, timeout=self.args.timeout, credentials=self.credentials
+                service.target, timeout=self.args.timeout, credentials=self.credentials, **options
             )
         except ValueError as error:  # a target that does not parse, or a list that does not resolve
             raise CommandError(f"invalid {service.flag}: {error}", EXIT_BAD_INPUT) from None

@@ -21,7 +21,26 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 # The flag that sets each request field the services may refuse.
-_FIELD_FLAGS = {"interval": "--interval", "max_updates": "--count", "time_zone": "--tz"}
+_FIELD_FLAGS = {
+    "interval": "--interval",
+    "max_updates": "--count",
+    "time_zone": "--tz",
+    "local_time.time_zone.id": "--from",
+    "local_time.utc_offset": "--from",
+    "time_zones": "--to",
+    "start_time": "--from",
+    "end_time": "--to",
+    "token": "--token-file",
+}
+
+
+def _flag(field: str | None) -> str:
+    """The option a request field came from; "argument" for positional ones."""
+    if field is None:
+        return "argument"
+    # time_zones[2] came from the third --to.
+    return _FIELD_FLAGS.get(field, _FIELD_FLAGS.get(field.partition("[")[0], "argument"))
+
 
 # The ErrorInfo reason of a chrono server refusing a request over its --max-request-bytes.
 _REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
@@ -62,10 +81,10 @@ def explain(
     details = " ".join((error.details() or "").split())
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         field = _bad_field(error)
-        if field == "time_zone":
+        if field == "time_zone" and zone:
             where = "" if zone_given else " (this machine's zone; pass --tz)"
             return CommandError(f"invalid time zone {zone!r}{where}: {details}", EXIT_BAD_INPUT)
-        flag = _FIELD_FLAGS.get(field or "", "argument")
+        flag = _flag(field)
         return CommandError(f"invalid {flag}: {details}", EXIT_BAD_INPUT)
     where = f"the {service.name} service at {service.target}"
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _is_request_too_large(error, details):

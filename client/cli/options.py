@@ -75,13 +75,15 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "--time-target",
         metavar="TARGET",
         default=default(env.get("TIME_SERVICE_TARGET") or "127.0.0.1:50051"),
-        help="gRPC target of the time service (env TIME_SERVICE_TARGET; default 127.0.0.1:50051)",
+        help="gRPC target of the time service, host:port,... or etcd://ENDPOINTS[/NAME] "
+        "(env TIME_SERVICE_TARGET; default 127.0.0.1:50051)",
     )
     parser.add_argument(
         "--date-target",
         metavar="TARGET",
         default=default(env.get("DATE_SERVICE_TARGET") or "127.0.0.1:50052"),
-        help="gRPC target of the date service (env DATE_SERVICE_TARGET; default 127.0.0.1:50052)",
+        help="gRPC target of the date service, host:port,... or etcd://ENDPOINTS[/NAME] "
+        "(env DATE_SERVICE_TARGET; default 127.0.0.1:50052)",
     )
     parser.add_argument(
         "--timeout",

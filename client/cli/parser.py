@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import NoReturn
 
 from client.cli.commands import COMMANDS, DEFAULT
-from client.cli.options import add_common_options
+from client.cli.options import Subparsers, add_common_options
+
+
+class _Parser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line, like the command's other errors."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` and where the usage is on one line; exit 2."""
+        print(f"{self.prog}: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     Parsing sets ``handler`` to the chosen subcommand's handler, or to the default one
     (the time and the date) when none is named.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chrono",
         description="Print the current time and date from the chrono gRPC services.",
         epilog="Exit status: 0 done, 1 a service unreachable or failed, 2 bad input, "
@@ -24,7 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(handler=DEFAULT)
     common = argparse.ArgumentParser(add_help=False)
     add_common_options(common, suppress=True)
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Typed as plain parsers: what the commands register are _Parser instances all the same.
+    subparsers: Subparsers = parser.add_subparsers(  # type: ignore[assignment]
+        dest="command", metavar="COMMAND"
+    )
     for register in COMMANDS:
         register(subparsers, common)
     return parser

@@ -159,11 +159,14 @@ def tracebacks_and_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogR
 
 
 def hermetic_env(**overrides: str) -> dict[str, str]:
-    """The test's environment without any chrono server variables, plus ``overrides``."""
+    """The test's environment without chrono's or OpenTelemetry's variables, plus ``overrides``.
+
+    A developer's shell exporting OTEL_EXPORTER_OTLP_ENDPOINT would turn tracing on.
+    """
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("TIME_SERVICE_", "DATE_SERVICE_"))
+        if not name.startswith(("TIME_SERVICE_", "DATE_SERVICE_", "OTEL_"))
     }
     if ENGINE != "grpcio":
         env.update(TIME_SERVICE_ENGINE=ENGINE, DATE_SERVICE_ENGINE=ENGINE)
@@ -298,11 +301,11 @@ class PinnedServer:
 
 
 @contextlib.contextmanager
-def pinned_server(spec: ServiceSpec, servicer: Callable[..., object]) -> Iterator[PinnedServer]:
+def pinned_server(spec: ServiceSpec) -> Iterator[PinnedServer]:
     """A started server for ``spec`` reading a pinned clock; stopped on the way out."""
     clock = PinnedClock(datetime(2026, 1, 1, tzinfo=UTC))
     with (
-        running(with_clock(spec, servicer, clock)) as server,
+        running(with_clock(spec, clock)) as server,
         grpc.insecure_channel(server.target) as channel,
     ):
         yield PinnedServer(server, clock, channel)

@@ -6,8 +6,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import datetime
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -19,7 +18,6 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from chrono.time.v1 import time_service_pb2, time_service_pb2_grpc
-from chrono_domain.clock import utc_now
 from chrono_server.spec import Resources, ServiceSpec
 from date_service.server import SPEC as DATE_SPEC
 from tests.chrono_server.helpers import (
@@ -105,9 +103,9 @@ def test_no_reflection_serves_no_reflection(spec: ServiceSpec) -> None:
 class GatedTimeServicer(TimeServicer):
     """A TimeServicer whose GetTime holds each call until the test opens the gate."""
 
-    def __init__(self, resources: Resources, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, resources: Resources) -> None:
         """Serve as TimeServicer does, with the gate closed."""
-        super().__init__(resources, clock)
+        super().__init__(resources)
         self.entered = asyncio.Event()
         self.gate = asyncio.Event()
 

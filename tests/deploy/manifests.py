@@ -8,18 +8,21 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from unittest import mock
 
 import yaml
 
 from chrono_server.config import ServerSettings, parse_settings
 from chrono_server.spec import ServiceSpec
 from date_service.server import SPEC as DATE_SPEC
+from date_service.store import SqliteStore, open_store
 from time_service.server import SPEC as TIME_SPEC
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +31,10 @@ DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 COMPOSE = REPO_ROOT / "compose.yaml"
 K8S = REPO_ROOT / "deploy" / "k8s"
 K8S_BASE = K8S / "base"
+DEPLOY_README = REPO_ROOT / "deploy" / "README.md"
+# The image's user has no home (useradd --home-dir), and runs in WORKDIR /.
+IMAGE_HOME = "/nonexistent"
+IMAGE_WORKDIR = PurePosixPath("/")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,17 @@ SERVICES = (TIME, DATE)
 
 
 # --- Dockerfile ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MadeDirectory:
+    """A folder an ``install -d`` in a RUN line creates, with the owner and mode it gives."""
+
+    path: str
+    # Empty when the command leaves it to the user the RUN runs as.
+    owner: str
+    group: str
+    mode: int
 
 
 @dataclass
@@ -140,6 +158,41 @@ class Dockerfile:
         match = re.fullmatch(r"((?:--[a-z-]+=\S+\s+)*)CMD\s+(.*)", rest)
         assert match, f"HEALTHCHECK {rest!r}: expected [--option=value ...] CMD [...]"
         return _json_array(match.group(2), f"HEALTHCHECK of stage {name!r}")
+
+    def volumes(self, name: str) -> list[str]:
+        """The paths stage ``name`` declares or inherits as VOLUMEs."""
+        paths: list[str] = []
+        for rest in self.all(name, "VOLUME"):
+            if rest.startswith("["):
+                paths += _json_array(rest, f"VOLUME of stage {name!r}")
+            else:
+                paths += rest.split()
+        return paths
+
+    def made_directories(self, name: str) -> dict[str, MadeDirectory]:
+        """The folders ``install -d`` creates in the RUN lines of stage ``name``, by path."""
+        made: dict[str, MadeDirectory] = {}
+        for rest in self.all(name, "RUN"):
+            for command in rest.split("&&"):
+                words = shlex.split(command)
+                if words[:1] != ["install"] or "-d" not in words:
+                    continue
+                options = {"-o": "", "-g": "", "-m": "755"}
+                paths = []
+                pending: str | None = None
+                for word in words[1:]:
+                    if pending is not None:
+                        options[pending], pending = word, None
+                    elif word in options:
+                        pending = word
+                    elif word != "-d":
+                        assert not word.startswith("-"), f"{command!r}: only -d -o -g -m here"
+                        paths.append(word)
+                for path in paths:
+                    made[path] = MadeDirectory(
+                        path, options["-o"], options["-g"], int(options["-m"], 8)
+                    )
+        return made
 
     def copies(self, name: str) -> list[tuple[list[str], str]]:
         """The context sources and destination of each COPY from the build context in ``name``."""
@@ -249,20 +302,47 @@ def read_dockerignore(path: Path = DOCKERIGNORE) -> list[str]:
 # --- server flags ----------------------------------------------------------------------
 
 
-def server_settings(service: Service, argv: Sequence[str]) -> ServerSettings:
+def server_settings(
+    service: Service, argv: Sequence[str], environ: Mapping[str, str] | None = None
+) -> ServerSettings:
     """The settings ``service`` would run with given ``argv`` (without the program name).
 
-    The environment is left out, so only the flags count; a flag the server does not
-    accept fails the test with argparse's own message.
+    The test's environment is left out, so only the flags and ``environ`` count; a flag
+    or variable the server does not accept fails the test with argparse's own message.
     """
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
-            return parse_settings(service.spec.entry, list(argv), environ={})
+            return parse_settings(service.spec.entry, list(argv), environ=dict(environ or {}))
     except SystemExit:
         raise AssertionError(
             f"{service.name} refuses {list(argv)}: {stderr.getvalue().strip()}"
         ) from None
+
+
+def environment_variables(service: Service) -> set[str]:
+    """The variables ``service``'s parser reads, as its own --help lists them."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.suppress(SystemExit):
+        parse_settings(service.spec.entry, ["--help"], environ={})
+    text = " ".join(stdout.getvalue().split())
+    return set(re.findall(r"\(env ([A-Z0-9_]+);", text))
+
+
+def calendar_file(database: str | None, environ: Mapping[str, str]) -> PurePosixPath | None:
+    """The SQLite file a date service keeps its calendars in; None for PostgreSQL.
+
+    ``database`` is its --database setting, ``environ`` the environment it runs with (the
+    image's ENV), which the default file's folder comes from; the store's own code says
+    where that is.
+    """
+    url = database or ""
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    with mock.patch.dict(os.environ, {"HOME": IMAGE_HOME, **environ}, clear=True):
+        store = open_store(url)
+    assert isinstance(store, SqliteStore), f"{url!r} is neither SQLite nor PostgreSQL"
+    return IMAGE_WORKDIR / store.path
 
 
 def flag_value(argv: Sequence[str], flag: str) -> str | None:
@@ -320,3 +400,37 @@ def duration_seconds(text: str | int | float) -> float:
     assert pieces, f"bad duration {text!r}"
     assert "".join(n + u for n, u in pieces) == text, f"bad duration {text!r}"
     return sum(float(number) * units[unit] for number, unit in pieces)
+
+
+# --- deploy/README.md ------------------------------------------------------------------
+
+
+def documented_secrets(path: Path = DEPLOY_README) -> dict[str, dict[str, str]]:
+    """The keys and values of each ``kubectl create secret generic`` in ``path``, by name.
+
+    A ``--from-literal=KEY=VALUE`` gives VALUE, a ``--from-file=KEY=FILE`` gives FILE.
+    """
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    secrets: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        words = shlex.split(line.strip(), comments=True) if "kubectl create secret" in line else []
+        if words[:4] != ["kubectl", "create", "secret", "generic"]:
+            continue
+        keys = secrets.setdefault(words[4], {})
+        for word in words[5:]:
+            option, _, given = word.partition("=")
+            if option in ("--from-literal", "--from-file"):
+                key, sep, value = given.partition("=")
+                assert sep, f"{line!r}: name the key, {option}=KEY=..."
+                keys[key] = value
+    return secrets
+
+
+def documented_yaml(title: str, path: Path = DEPLOY_README) -> dict[str, Any]:
+    """The one YAML block in ``path`` whose first line is the comment ``# {title}``."""
+    blocks = re.findall(r"^```yaml\n(.*?)^```", path.read_text(encoding="utf-8"), re.M | re.S)
+    found = [block for block in blocks if block.startswith(f"# {title}\n")]
+    assert len(found) == 1, f"{path} has {len(found)} yaml blocks titled {title!r}"
+    document = yaml.safe_load(found[0])
+    assert isinstance(document, dict), title
+    return document

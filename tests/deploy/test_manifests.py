@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 
+from chrono_server.config import ServerSettings
+from date_service.options import DateOptions
 from tests.deploy.manifests import (
+    DATE,
     K8S,
     K8S_BASE,
     REPO_ROOT,
     SERVICES,
+    TIME,
     Service,
+    calendar_file,
     dockerignored,
+    documented_secrets,
+    documented_yaml,
     duration_seconds,
+    environment_variables,
     flag_value,
     k8s_objects,
     k8s_yaml_files,
@@ -43,6 +52,17 @@ def console_scripts() -> dict[str, str]:
     with (REPO_ROOT / "pyproject.toml").open("rb") as stream:
         scripts: dict[str, str] = tomllib.load(stream)["project"]["scripts"]
     return scripts
+
+
+def date_options(settings: ServerSettings) -> DateOptions:
+    """The date service's own part of ``settings``."""
+    assert isinstance(settings.service, DateOptions)
+    return settings.service
+
+
+def under(path: PurePosixPath, folders: list[str]) -> list[str]:
+    """The folders among ``folders`` that hold ``path``."""
+    return [folder for folder in folders if path.is_relative_to(folder)]
 
 
 def health_command(service: Service) -> list[str]:
@@ -103,6 +123,30 @@ def test_dockerfile_health_check_and_port(service: Service) -> None:
     dockerfile = read_dockerfile()
     assert service.port in dockerfile.exposed(service.name)
     assert dockerfile.healthcheck(service.name) == health_command(service)
+
+
+def test_dockerfile_date_image_keeps_calendars_in_a_volume_its_uid_owns() -> None:
+    """The date image's default SQLite file lies in a VOLUME created owned by uid 10001."""
+    dockerfile = read_dockerfile()
+    settings = server_settings(DATE, dockerfile.entrypoint(DATE.name)[1:])
+    path = calendar_file(date_options(settings).database, dockerfile.env(DATE.name))
+    assert path is not None, "the image's entrypoint names a PostgreSQL database"
+    volumes = under(path, dockerfile.volumes(DATE.name))
+    assert volumes, f"{path} is on the read-only root, in no VOLUME"
+    made = dockerfile.made_directories(DATE.name)
+    for volume in volumes:
+        assert volume in made, f"the VOLUME {volume} is not created with its owner"
+        assert (made[volume].owner, made[volume].group) == (str(UID), str(UID)), made[volume]
+        assert made[volume].mode & 0o700 == 0o700, f"uid {UID} cannot write {volume}"
+        assert made[volume].mode & 0o002 == 0, f"{volume} is writable by anyone"
+
+
+def test_dockerfile_only_the_date_image_has_a_volume() -> None:
+    """The time and client images declare no VOLUME: they write nothing."""
+    dockerfile = read_dockerfile()
+    assert dockerfile.volumes(DATE.name)
+    for name in (TIME.name, CLIENT):
+        assert dockerfile.volumes(name) == [], name
 
 
 def test_dockerignore_keeps_the_build_sources_and_nothing_else() -> None:
@@ -177,6 +221,62 @@ def test_compose_service_is_read_only_and_drains(service: Service) -> None:
     assert stop_grace > settings.grace
 
 
+def named_volume_mounts(compose_service: dict[str, Any]) -> dict[str, str]:
+    """The named volumes a compose service mounts writable (short syntax), by target."""
+    mounts = {}
+    for entry in compose_service.get("volumes", []):
+        assert isinstance(entry, str), "volumes: use the short syntax, NAME:TARGET"
+        source, target, *mode = entry.split(":")
+        if not source.startswith((".", "/", "~")) and "ro" not in mode:
+            mounts[target] = source
+    return mounts
+
+
+def test_compose_date_service_is_one_replica_with_calendars_on_a_named_volume() -> None:
+    """Compose runs one date-service whose SQLite file lies on a named volume of its image's."""
+    compose = read_compose()
+    compose_service = compose["services"][DATE.name]
+    assert compose_service.get("deploy", {}).get("replicas", 1) == 1
+    assert compose_service.get("scale", 1) == 1
+    environment = compose_environment(compose_service)
+    argv = compose_argv(DATE.name, compose_service)
+    settings = server_settings(DATE, argv[1:], environment)
+    dockerfile = read_dockerfile()
+    path = calendar_file(
+        date_options(settings).database, {**dockerfile.env(DATE.name), **environment}
+    )
+    assert path is not None, "one replica needs no PostgreSQL: it keeps SQLite on a volume"
+    mounts = named_volume_mounts(compose_service)
+    targets = under(path, list(mounts))
+    assert targets, f"{path} is on the read-only root, on no named volume: {mounts}"
+    for target in targets:
+        assert mounts[target] in compose.get("volumes", {}), f"{mounts[target]} is not declared"
+        # Docker seeds a new named volume from the image's folder, owner included.
+        assert target in dockerfile.volumes(DATE.name), f"{target} is no VOLUME of the image"
+
+
+def test_readme_compose_override_allows_writes_with_flags_the_server_accepts(
+    tmp_path: Path,
+) -> None:
+    """The README's compose.override.yaml adds a token file secret to compose.yaml's flags."""
+    override = documented_yaml("compose.override.yaml")
+    service = override["services"][DATE.name]
+    (secret,) = service["secrets"]
+    assert "file" in override["secrets"][secret]
+    command = [str(word) for word in service["command"]]
+    # Compose replaces the command: the override must repeat what compose.yaml passes.
+    base = [str(word) for word in read_compose()["services"][DATE.name]["command"]]
+    assert command[: len(base)] == base
+    # Compose mounts a file secret at /run/secrets/NAME.
+    mounted = f"/run/secrets/{secret}"
+    assert flag_value(command, "--write-token-file") == mounted
+    stand_in = tmp_path / secret
+    stand_in.write_text("stand-in\n", encoding="utf-8")
+    argv = [*read_dockerfile().entrypoint(DATE.name)[1:], *command]
+    settings = server_settings(DATE, [str(stand_in) if w == mounted else w for w in argv])
+    assert date_options(settings).write_token_file == stand_in
+
+
 def test_compose_client_is_a_one_shot_after_healthy_services() -> None:
     """The compose client runs once, after both services report healthy, against their names."""
     services = read_compose()["services"]
@@ -230,6 +330,61 @@ def k8s_argv(service: Service) -> list[str]:
     return [str(word) for word in (*command, *spec.get("args", []))]
 
 
+def pod_spec(service: Service) -> dict[str, Any]:
+    """The pod template spec of ``service``'s Deployment."""
+    spec: dict[str, Any] = deployment(service)["spec"]["template"]["spec"]
+    return spec
+
+
+def pod_volumes(service: Service) -> dict[str, dict[str, Any]]:
+    """The volumes of ``service``'s pods, by name."""
+    return {volume["name"]: volume for volume in pod_spec(service).get("volumes", [])}
+
+
+def mounted_files(service: Service) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """The files the container's Secret mounts hold: path -> (the mount, the key's item)."""
+    volumes = pod_volumes(service)
+    files = {}
+    for mount in container(service).get("volumeMounts", []):
+        assert mount["name"] in volumes, f"{service.name} mounts a missing volume {mount['name']}"
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        # A subPath mount is a copy the kubelet never updates: a rotated Secret would not show.
+        assert "subPath" not in mount, f"{mount['name']}: mount the whole Secret, no subPath"
+        assert secret.get("items"), f"{mount['name']}: list the Secret's keys in items"
+        for item in secret["items"]:
+            files[f"{mount['mountPath'].rstrip('/')}/{item['path']}"] = (mount, item)
+    return files
+
+
+def k8s_settings(
+    service: Service, scratch: Path, environ: dict[str, str] | None = None
+) -> ServerSettings:
+    """The settings ``service``'s container runs with, its mounted files stood in for.
+
+    Flags naming files must name readable ones, so each file a Secret mount holds is
+    written under ``scratch`` and the argv points there instead.
+    """
+    stand_ins = {}
+    for path in mounted_files(service):
+        stand_in = scratch / path.lstrip("/")
+        stand_in.parent.mkdir(parents=True, exist_ok=True)
+        stand_in.write_text("stand-in\n", encoding="utf-8")
+        stand_ins[path] = str(stand_in)
+    argv = [stand_ins.get(word, word) for word in k8s_argv(service)[1:]]
+    return server_settings(service, argv, environ)
+
+
+def secret_env(service: Service, name: str) -> dict[str, Any]:
+    """The secretKeyRef the container's variable ``name`` takes its value from."""
+    env = {item["name"]: item for item in container(service).get("env", [])}
+    assert name in env, f"{service.name} does not set {name}"
+    assert "value" not in env[name], f"{name} is written out, not taken from a Secret"
+    ref: dict[str, Any] = env[name]["valueFrom"]["secretKeyRef"]
+    return ref
+
+
 def container_port(service: Service, name: str) -> int:
     """The number of ``service``'s container port called ``name``."""
     ports = {port["name"]: int(port["containerPort"]) for port in container(service)["ports"]}
@@ -279,11 +434,13 @@ def test_every_kustomization_lists_every_manifest_in_its_folder() -> None:
 
 
 @pytest.mark.parametrize("service", PARAMS)
-def test_k8s_container_runs_the_image_with_flags_the_server_accepts(service: Service) -> None:
+def test_k8s_container_runs_the_image_with_flags_the_server_accepts(
+    service: Service, tmp_path: Path
+) -> None:
     """Each Deployment runs its image's server on all interfaces, with flags the parser accepts."""
     argv = k8s_argv(service)
     assert argv[0] == service.name
-    settings = server_settings(service, argv[1:])
+    settings = k8s_settings(service, tmp_path)
     assert settings.host == "0.0.0.0"
     assert settings.port == service.port
     image = container(service)["image"]
@@ -316,12 +473,12 @@ def prestop_seconds(spec: dict[str, Any]) -> float:
 
 
 @pytest.mark.parametrize("service", PARAMS)
-def test_k8s_termination_grace_outlasts_the_drain(service: Service) -> None:
+def test_k8s_termination_grace_outlasts_the_drain(service: Service, tmp_path: Path) -> None:
     """The pod's termination grace period is longer than its preStop sleep plus --grace."""
     argv = k8s_argv(service)
     # Passed explicitly so the drain time is visible beside the grace period.
     assert flag_value(argv, "--grace") is not None
-    settings = server_settings(service, argv[1:])
+    settings = k8s_settings(service, tmp_path)
     pod = deployment(service)["spec"]["template"]["spec"]
     drain = prestop_seconds(container(service)) + settings.grace
     assert pod["terminationGracePeriodSeconds"] > drain
@@ -341,6 +498,77 @@ def test_k8s_pod_is_locked_down(service: Service) -> None:
     assert context["allowPrivilegeEscalation"] is False
     assert context["capabilities"]["drop"] == ["ALL"]
     assert pod.get("automountServiceAccountToken") is False
+
+
+@pytest.mark.parametrize("service", PARAMS)
+def test_k8s_container_sets_only_variables_the_server_reads(service: Service) -> None:
+    """Each variable a container sets for its server is one the server's parser reads."""
+    variables = environment_variables(service)
+    assert f"{service.env_prefix}_PORT" in variables
+    for item in container(service).get("env", []):
+        if item["name"].startswith(tuple(f"{other.env_prefix}_" for other in SERVICES)):
+            assert item["name"] in variables, f"{service.name} reads no {item['name']}"
+
+
+def test_k8s_date_replicas_share_one_postgresql_named_by_a_secret(tmp_path: Path) -> None:
+    """The scaled date Deployment takes its PostgreSQL URL from a required Secret, no pod file."""
+    variable = f"{DATE.env_prefix}_DATABASE"
+    assert variable in environment_variables(DATE)
+    ref = secret_env(DATE, variable)
+    assert (ref["name"], ref["key"]) == ("date-service-database", "url")
+    # Optional, a missing Secret would start pods with calendars of their own.
+    assert ref.get("optional", False) is False
+    # A flag would win over the variable.
+    assert flag_value(k8s_argv(DATE), "--database") is None
+    url = documented_secrets()[ref["name"]][ref["key"]]
+    settings = k8s_settings(DATE, tmp_path, {variable: url})
+    assert date_options(settings).database == url
+    assert calendar_file(url, {}) is None, f"the documented {url!r} is not PostgreSQL"
+    # Nothing writable where the image keeps its SQLite file: a pod that lost the URL
+    # fails to start instead of keeping calendars the other replicas cannot see.
+    fallback = calendar_file(None, read_dockerfile().env(DATE.name))
+    assert fallback is not None
+    mounts = [mount["mountPath"] for mount in container(DATE).get("volumeMounts", [])]
+    assert under(fallback, mounts) == []
+
+
+def test_k8s_date_write_tokens_are_a_mounted_secret_only_the_uid_reads(tmp_path: Path) -> None:
+    """--write-token-file names a file of a required Secret mount, readable by group 10001 only."""
+    path = flag_value(k8s_argv(DATE), "--write-token-file")
+    assert path is not None, "the date Deployment accepts no writes"
+    files = mounted_files(DATE)
+    assert path in files, f"{path} is in no Secret mount: {sorted(files)}"
+    mount, item = files[path]
+    assert mount.get("readOnly") is True
+    secret = pod_volumes(DATE)[mount["name"]]["secret"]
+    assert secret["secretName"] == "date-service-writers"
+    # The server refuses to start on a missing token file: the Secret cannot be optional.
+    assert secret.get("optional", False) is False
+    mode = item.get("mode", secret.get("defaultMode", 0o644))
+    assert pod_spec(DATE)["securityContext"]["fsGroup"] == UID
+    assert mode & 0o040, f"mode {mode:o}: group {UID} cannot read the tokens"
+    assert mode & 0o007 == 0, f"mode {mode:o}: anyone may read the tokens"
+    settings = k8s_settings(DATE, tmp_path)
+    assert date_options(settings).write_token_file == tmp_path / path.lstrip("/")
+    assert item["key"] in documented_secrets()[secret["secretName"]]
+
+
+def test_deploy_readme_creates_every_secret_the_base_uses() -> None:
+    """deploy/README.md has a kubectl create secret for each Secret and key the base reads."""
+    documented = documented_secrets()
+    used = set()
+    for service in SERVICES:
+        for item in container(service).get("env", []):
+            ref = item.get("valueFrom", {}).get("secretKeyRef")
+            if ref is not None:
+                used.add((ref["name"], ref["key"]))
+        for volume in pod_volumes(service).values():
+            if "secret" in volume:
+                for item in volume["secret"]["items"]:
+                    used.add((volume["secret"]["secretName"], item["key"]))
+    assert used, "the base uses no Secret"
+    for name, key in sorted(used):
+        assert key in documented.get(name, {}), f"the README does not create {name} with {key}"
 
 
 @pytest.mark.parametrize("service", PARAMS)

@@ -3,7 +3,8 @@
 CI has no Docker engine, so this does by hand what the Dockerfile's stages do: builds the
 wheel from exactly the files the builder stage copies, installs it with its runtime
 dependencies only into a venv without pip, and runs each image's ENTRYPOINT from that
-venv as an unprivileged user, in ``/``, writing no bytecode.
+venv as an unprivileged user, in ``/``, writing no bytecode, with the image's ENV, on a
+stand-in for its read-only root where only its VOLUMEs are writable.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import grpc
 import pytest
@@ -32,6 +34,7 @@ from tests.deploy.manifests import (
     REPO_ROOT,
     SERVICES,
     Service,
+    calendar_file,
     dockerignored,
     read_dockerfile,
     read_dockerignore,
@@ -42,6 +45,8 @@ pytestmark = pytest.mark.timeout(300)
 
 PARAMS = [pytest.param(service, id=service.key) for service in SERVICES]
 NOBODY = 65534
+# The uid the images run as; nobody stands in for it here.
+IMAGE_UID = "10001"
 # What the wheel must carry: the servers, their domain logic, the client and the generated
 # stubs, no tests.
 PACKAGES = {"chrono", "chrono_domain", "chrono_server", "client", "date_service", "time_service"}
@@ -102,10 +107,11 @@ class Installed:
 
     def env(self) -> dict[str, str]:
         """The test's environment, less anything that points Python or chrono elsewhere."""
+        # The image has no XDG_* but those it sets: the date service's state folder among them.
         env = {
             name: value
             for name, value in hermetic_env().items()
-            if not name.startswith(("PYTHON", "CHRONO_")) and name != "VIRTUAL_ENV"
+            if not name.startswith(("PYTHON", "CHRONO_", "XDG_")) and name != "VIRTUAL_ENV"
         }
         env.update(
             PATH=f"{self.venv / 'bin'}:/usr/bin:/bin",
@@ -113,6 +119,81 @@ class Installed:
             HOME="/nonexistent",
         )
         return env
+
+    @property
+    def uid(self) -> int:
+        """The uid commands run as: nobody when the tests run as root."""
+        return NOBODY if self.run_as else os.getuid()
+
+
+@dataclass(frozen=True)
+class ImageRoot:
+    """A folder standing in for an image's root filesystem: read-only but for its VOLUMEs."""
+
+    root: Path
+    volumes: tuple[str, ...]
+    # The image's ENV, with the paths in it moved under ``root``.
+    env: dict[str, str]
+    # What the stand-in itself holds before anything runs on it.
+    initial: frozenset[Path]
+
+    def host(self, path: str | PurePosixPath) -> Path:
+        """Where the image's ``path`` is in the stand-in."""
+        return self.root / str(path).lstrip("/")
+
+    def outside_volumes(self, paths: set[Path]) -> set[Path]:
+        """The paths among ``paths`` that are in none of the VOLUMEs."""
+        folders = [self.host(volume) for volume in self.volumes]
+        return {path for path in paths if not any(path.is_relative_to(f) for f in folders)}
+
+    def written(self) -> set[Path]:
+        """The paths created since the stand-in was made."""
+        return files_under(self.root) - self.initial
+
+
+@contextlib.contextmanager
+def image_root(
+    installed: Installed, service: Service, files: Mapping[str, str] | None = None
+) -> Iterator[ImageRoot]:
+    """A stand-in for ``service``'s image filesystem, with ``files`` (path: text) readable.
+
+    Each VOLUME is created with the mode its ``install -d`` gives, and owned by the user
+    commands run as only if the Dockerfile gives it to the image's uid; every other
+    folder is read-only, as the root filesystem is.
+    """
+    dockerfile = read_dockerfile()
+    made = dockerfile.made_directories(service.name)
+    volumes = tuple(dockerfile.volumes(service.name))
+    # Not under pytest's temporary folders, which only their owner may enter.
+    root = Path(tempfile.mkdtemp(prefix="chrono-image-"))
+    locked = {root}
+    try:
+        for path, text in (files or {}).items():
+            file = root / path.lstrip("/")
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(text, encoding="utf-8")
+            file.chmod(0o444)
+            locked |= {parent for parent in file.parents if parent.is_relative_to(root)}
+        for volume in volumes:
+            folder = root / volume.lstrip("/")
+            folder.mkdir(parents=True)
+            locked |= {parent for parent in folder.parents if parent.is_relative_to(root)}
+            if volume in made:
+                folder.chmod(made[volume].mode)
+                if made[volume].owner == IMAGE_UID and installed.run_as:
+                    os.chown(folder, NOBODY, NOBODY)
+        for folder in locked:
+            folder.chmod(0o555)
+        env = {
+            name: str(root / value.lstrip("/")) if value.startswith("/") else value
+            for name, value in dockerfile.env(service.name).items()
+            if name != "PATH"
+        }
+        yield ImageRoot(root, volumes, env, frozenset(files_under(root)))
+    finally:
+        for folder in locked:
+            folder.chmod(0o755)
+        shutil.rmtree(root)
 
 
 def run(
@@ -293,20 +374,24 @@ def test_venv_has_runtime_dependencies_and_no_dev_tools(installed: Installed) ->
 
 
 @contextlib.contextmanager
-def serving(installed: Installed, service: Service) -> Iterator[tuple[ServiceProcess, int]]:
-    """``service`` started with its image's ENTRYPOINT from the venv; killed on the way out."""
+def serving(
+    installed: Installed, service: Service, image: ImageRoot, flags: Sequence[str] = ()
+) -> Iterator[tuple[ServiceProcess, int]]:
+    """``service`` started with its image's ENTRYPOINT and ENV, and ``flags``; killed after."""
     entrypoint = read_dockerfile().entrypoint(service.name)
     # Later flags win: loopback and a free port instead of the image's 0.0.0.0 and default.
     command = [
         *installed.run_as,
         str(installed.bin(entrypoint[0])),
         *entrypoint[1:],
+        *flags,
         "--host",
         "127.0.0.1",
         "--port",
         "0",
     ]
-    with ServiceProcess(["-c", EXEC_FROM_ROOT, *command], env=installed.env()) as process:
+    env = {**installed.env(), **image.env}
+    with ServiceProcess(["-c", EXEC_FROM_ROOT, *command], env=env) as process:
         yield process, process.wait_for_port()
 
 
@@ -323,17 +408,50 @@ def test_image_entrypoint_serves_from_the_wheel_and_drains(
 ) -> None:
     """The image's ENTRYPOINT, run from the venv as nobody, serves, then exits 0 on SIGTERM."""
     before = files_under(installed.venv)
-    with serving(installed, service) as (process, port):
-        uid = real_uid(process.process.pid)
-        assert uid != 0
-        assert uid == (NOBODY if installed.run_as else os.getuid())
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            assert health_status(channel) == "SERVING"
-            assert health_status(channel, service.full_name) == "SERVING"
-            assert call(service, channel) == "Asia/Kathmandu"
-        stop(process)
+    with image_root(installed, service) as image:
+        with serving(installed, service, image) as (process, port):
+            uid = real_uid(process.process.pid)
+            assert uid != 0
+            assert uid == installed.uid
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                assert health_status(channel) == "SERVING"
+                assert health_status(channel, service.full_name) == "SERVING"
+                assert call(service, channel) == "Asia/Kathmandu"
+            stop(process)
+        assert image.outside_volumes(image.written()) == set()
     # A read-only root filesystem is fine only if the server writes nothing, bytecode included.
     assert files_under(installed.venv) == before
+
+
+def test_date_image_keeps_calendars_in_its_volume_across_restarts(installed: Installed) -> None:
+    """The date image as run keeps a calendar it is sent in its VOLUME, across a restart."""
+    token = secrets.token_hex(16)
+    token_file = "/run/secrets/date-service-writers"
+    with image_root(installed, DATE, {token_file: f"{token}\n"}) as image:
+        # Where the store's own code puts the file, given the image's ENV.
+        database = calendar_file(None, image.env)
+        assert database is not None
+        assert image.outside_volumes({Path(database)}) == set()
+        flags = ["--write-token-file", str(image.host(token_file))]
+        request = date_service_pb2.CreateCalendarRequest(
+            calendar_id="office", calendar=date_service_pb2.Calendar(display_name="Office")
+        )
+        with serving(installed, DATE, image, flags) as (process, port):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = date_service_pb2_grpc.DateServiceStub(channel)
+                bearer = (("authorization", f"Bearer {token}"),)
+                created = stub.CreateCalendar(request, metadata=bearer, timeout=10)
+                assert created.name == "calendars/office"
+            stop(process)
+        assert Path(database).stat().st_uid == installed.uid
+        with serving(installed, DATE, image) as (process, port):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = date_service_pb2_grpc.DateServiceStub(channel)
+                name = date_service_pb2.GetCalendarRequest(name="calendars/office")
+                assert stub.GetCalendar(name, timeout=10).display_name == "Office"
+            stop(process)
+        assert Path(database) in image.written()
+        assert image.outside_volumes(image.written()) == set()
 
 
 @pytest.mark.parametrize("service", PARAMS)
@@ -354,7 +472,13 @@ def test_image_healthcheck_passes_while_serving_only(
         pytest.skip("the chrono command has no health subcommand yet; the HEALTHCHECK needs it")
     # The image checks its default port; this server listens on a free one.
     assert healthcheck[-1] == f"127.0.0.1:{service.port}"
-    with serving(installed, service) as (process, port):
+    with (
+        image_root(installed, service) as image,
+        serving(installed, service, image) as (
+            process,
+            port,
+        ),
+    ):
         command = [*chrono, *healthcheck[1:-1], f"127.0.0.1:{port}"]
         run(command, "/", installed.env())
         stop(process)

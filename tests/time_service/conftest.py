@@ -19,7 +19,7 @@ from time_service.servicer import TimeServicer
 @pytest.fixture(scope="module")
 def pinned() -> Iterator[PinnedServer]:
     """A TimeService server whose clock the test sets, shared by a module's tests."""
-    with pinned_server(SPEC, TimeServicer) as server:
+    with pinned_server(SPEC) as server:
         yield server
 
 

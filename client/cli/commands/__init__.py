@@ -6,7 +6,20 @@ adding a subcommand is adding its module and its line below.
 
 from __future__ import annotations
 
-from client.cli.commands import default, get_date, get_time, health, watch, zones
+from client.cli.commands import (
+    busday,
+    calendars,
+    convert,
+    dates,
+    default,
+    get_date,
+    get_time,
+    health,
+    offset,
+    watch,
+    zone,
+    zones,
+)
 from client.cli.context import Handler
 from client.cli.options import Register
 
@@ -15,6 +28,12 @@ COMMANDS: tuple[Register, ...] = (
     get_date.register,
     watch.register,
     zones.register,
+    convert.register,
+    zone.register,
+    offset.register,
+    dates.register,
+    busday.register,
+    calendars.register,
     health.register,
 )
 

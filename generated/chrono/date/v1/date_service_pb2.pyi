@@ -494,6 +494,7 @@ class AddBusinessDaysRequest(_message.Message):
     days: _builtins.int
     """Business days to move: forward when positive, backward when negative;
     zero gives the date itself if it is a business day, else the next one.
+    At most 100,000 either way.
     """
     @_builtins.property
     def date(self) -> _date_pb2.Date:
@@ -555,7 +556,9 @@ class CountBusinessDaysRequest(_message.Message):
 
     @_builtins.property
     def end_date(self) -> _date_pb2.Date:
-        """The date to stop at, not counted. Required."""
+        """The date to stop at, not counted. Required; at most 400 years from
+        `start_date`.
+        """
 
     def __init__(
         self,
