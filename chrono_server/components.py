@@ -1,9 +1,10 @@
 """The parts every server runs: its access log writer, health, and the gRPC server itself.
 
-A server is an ordered list of components (:class:`chrono_server.spec.Component`): the
-access log writer, the metrics endpoint, what the service adds (a database pool, say),
-the gRPC server, and health last, so that health turns SERVING only once everything
-before it serves, and is the first thing to turn NOT_SERVING on drain.
+A server is an ordered list of components (:class:`chrono_server.spec.Component`):
+tracing (when on), the access log writer, the metrics endpoint, what the service adds
+(the date service's calendar store), the gRPC server, the HTTP/JSON listener, then
+health, so that health turns SERVING only once everything before it serves. Only the
+etcd registration comes after health: it registers once SERVING and deregisters first.
 """
 
 from __future__ import annotations

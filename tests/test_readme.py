@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -14,6 +15,7 @@ from date_service.options import DateOptions
 from date_service.server import SPEC as DATE_SPEC
 from tests.chrono_server.helpers import running
 from tests.devcerts import DevCerts
+from tests.http.conftest import http_port
 from tests.servers import ServerThread, server_settings, tls_settings
 from tests.test_grpcurl import EXIT_INVALID_ARGUMENT, GRPCURL
 from time_service.server import SPEC as TIME_SPEC
@@ -109,3 +111,60 @@ def test_readme_grpcurl_command_works(
     result = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
     expected = EXIT_INVALID_ARGUMENT if "Mars/" in command else 0
     assert result.returncode == expected, result.stderr
+
+
+def readme_curl_commands() -> list[str]:
+    """Every line of a ```sh block in the README that runs curl."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    return [line for block in blocks for line in block.splitlines() if line.startswith("curl ")]
+
+
+def test_readme_shows_curl_for_both_services() -> None:
+    """The README's HTTP section calls both services, a write, a stream and the old endpoints."""
+    text = "\n".join(readme_curl_commands())
+    for needle in (
+        "localhost:8080/v1/time",
+        "localhost:8081/v1/date",
+        "/v1/time:watch",
+        "Authorization: Bearer",
+        "localhost:8080/time",
+        "localhost:8081/date",
+    ):
+        assert needle in text
+
+
+@pytest.fixture(scope="module")
+def http_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]]:
+    """The HTTP ports of a time server and of a writable date server, as the README starts them."""
+    folder = tmp_path_factory.mktemp("http")
+    tokens = folder / "writers.txt"
+    tokens.write_text(f"{README_TOKEN}\n")
+    options = DateOptions(database=f"sqlite:///{folder / 'calendars.db'}", write_token_file=tokens)
+    with (
+        running(TIME_SPEC, server_settings(http_port=0)) as time_server,
+        running(DATE_SPEC, server_settings(http_port=0, service=options)) as date_server,
+    ):
+        yield http_port(time_server), http_port(date_server)
+
+
+@pytest.mark.parametrize("command", readme_curl_commands())
+def test_readme_curl_command_works(command: str, http_servers: tuple[int, int]) -> None:
+    """A curl command from the README answers JSON: the error it shows, or no error at all."""
+    time_port, date_port = http_servers
+    args = [
+        arg.replace("localhost:8080", f"127.0.0.1:{time_port}").replace(
+            "localhost:8081", f"127.0.0.1:{date_port}"
+        )
+        for arg in shlex.split(command)
+    ]
+    result = subprocess.run(
+        [*args, "--max-time", "10"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    # A stream answers one object per line; everything else one object.
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert answers, command
+    if "Mars/" in command:
+        assert answers[0]["error"]["status"] == "INVALID_ARGUMENT"
+    else:
+        assert all("error" not in answer for answer in answers), result.stdout

@@ -3,23 +3,48 @@
 The per-call layer (:mod:`chrono_server.observe`) and the servicers get what a grpc.aio
 context would give them: the request headers as invocation metadata (lower-case
 names, ``-bin`` values base64-decoded, hop-by-hop and ``grpc-*`` headers left out), the
-peer as ``ipv4:1.2.3.4:5678``, the time left before the caller's deadline, no
-authentication (plain HTTP has no client certificate), and trailing metadata, which the
-HTTP answer carries as headers. An abort raises :class:`Aborted`, which the HTTP server
-turns into its error answer.
+peer as ``ipv4:1.2.3.4:5678``, the time left before the caller's deadline (from the
+``grpc-timeout`` or ``X-Server-Timeout`` header), no authentication (plain HTTP has no
+client certificate), and trailing metadata, which the HTTP answer carries as headers.
+An abort raises :class:`Aborted`, which the HTTP server turns into its error answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import grpc
+from aiohttp import web
 
 from chrono_server.http.status import HttpError, from_status
+from chrono_server.http.transcode import RequestError
 
 Metadatum = tuple[str, str | bytes]
+
+# Headers that describe the HTTP exchange, not the call: never metadata.
+_NOT_METADATA = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "host",
+        "content-length",
+        "content-type",
+        "expect",
+        "x-server-timeout",
+    )
+)
+_GRPC_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
+_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
 
 class Aborted(grpc.aio.AbortError):
@@ -185,3 +210,68 @@ class HttpContext(grpc.aio.ServicerContext[Any, Any]):
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback(self)
+
+
+def context_for(request: web.BaseRequest, loop: asyncio.AbstractEventLoop) -> HttpContext:
+    """The context of the call ``request`` makes; RequestError for a header it cannot read.
+
+    The deadline is ``grpc-timeout`` (gRPC's form: ``5S``, ``250m``) or ``X-Server-Timeout``
+    (seconds, as Google's HTTP APIs take it), the shorter if both are given.
+    """
+    return HttpContext(_metadata(request), peer(request), _deadline(request, loop.time()), loop)
+
+
+def _metadata(request: web.BaseRequest) -> list[Metadatum]:
+    """The request's headers as gRPC metadata; RequestError for a ``-bin`` one not in base64."""
+    found: list[Metadatum] = []
+    for key, value in request.headers.items():
+        name = key.lower()
+        if name in _NOT_METADATA or name.startswith("grpc-"):
+            continue
+        if name.endswith("-bin"):
+            try:
+                found.append((name, base64.b64decode(value + "=" * (-len(value) % 4))))
+            except (binascii.Error, ValueError):
+                raise RequestError(f"header {key} must be base64, as a -bin header is") from None
+        else:
+            found.append((name, value))
+    return found
+
+
+def _deadline(request: web.BaseRequest, now: float) -> float | None:
+    """When the caller stops waiting, from ``grpc-timeout`` or ``X-Server-Timeout``."""
+    timeouts = []
+    given = request.headers.get("grpc-timeout")
+    if given is not None:
+        match = _GRPC_TIMEOUT.fullmatch(given.strip())
+        if match is None:
+            raise RequestError(
+                "the grpc-timeout header must be 1 to 8 digits and a unit (H, M, S, m, u "
+                f"or n), such as 5S or 250m; not {given[:40]!r}"
+            )
+        timeouts.append(int(match.group(1)) * _UNITS[match.group(2)])
+    given = request.headers.get("X-Server-Timeout")
+    if given is not None:
+        try:
+            seconds = float(given)
+        except ValueError:
+            seconds = math.nan
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise RequestError(
+                "the X-Server-Timeout header must be a number of seconds above zero, such "
+                f"as 2.5; not {given[:40]!r}"
+            )
+        timeouts.append(seconds)
+    return now + min(timeouts) if timeouts else None
+
+
+def peer(request: web.BaseRequest) -> str:
+    """The caller's address as grpc writes it: ``ipv4:127.0.0.1:5678``, ``ipv6:[::1]:5678``."""
+    transport = request.transport
+    peername = transport.get_extra_info("peername") if transport is not None else None
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        host, port = peername[0], peername[1]
+        return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
+    if isinstance(peername, str) and peername:
+        return f"unix:{peername}"
+    return "unknown"

@@ -20,13 +20,10 @@ The caller's deadline is the ``grpc-timeout`` header (gRPC's form: ``5S``, ``250
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import importlib
 import json
 import logging
-import math
 import re
 import socket
 import urllib.parse
@@ -41,7 +38,7 @@ from google.protobuf.message import Message
 from chrono_server import errors
 from chrono_server.config import ServerSettings, join_host_port
 from chrono_server.handlers import RegistrationError
-from chrono_server.http.context import Aborted, HttpContext, Metadatum
+from chrono_server.http.context import Aborted, HttpContext, context_for, peer
 from chrono_server.http.status import HttpError, rich
 from chrono_server.http.transcode import (
     Found,
@@ -75,24 +72,6 @@ DOCS_PATH = "/docs"
 _JSON = "application/json"
 _NDJSON = "application/x-ndjson"
 _READ_CHUNK = 16 * 1024
-# Headers that describe the HTTP exchange, not the call: never metadata.
-_NOT_METADATA = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "transfer-encoding",
-        "upgrade",
-        "te",
-        "host",
-        "content-length",
-        "content-type",
-        "expect",
-        "x-server-timeout",
-    )
-)
-_GRPC_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
-_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _TOKENS = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+(\s*,\s*[A-Za-z0-9!#$%&'*+.^_`|~-]+)*")
 _EXPOSED = "x-request-id, x-chrono-worker"
 _PREFLIGHT_MAX_AGE = "600"
@@ -428,16 +407,12 @@ class HttpServer:
         route = found.route
         method = self._methods[route.full_method]
         loop = asyncio.get_running_loop()
-        problem: RequestError | None = None
         try:
-            metadata = _metadata(request)
-            deadline = _deadline(request, loop.time())
+            context = context_for(request, loop)
         except RequestError as error:
-            problem, metadata, deadline = error, [], None
-        context = HttpContext(metadata, _peer(request), deadline, loop)
+            bare = HttpContext((), peer(request), None, loop)
+            return self._refuse(route, method, bare, self._bad_request(error), cors)
         try:
-            if problem is not None:
-                raise problem
             body = await self._read_body(request)
             message = build_request(found, query, body)
         except RequestError as error:
@@ -571,62 +546,6 @@ def _legacy(spec: ServiceSpec, legacy: LegacyRoute) -> _Legacy:
 
 def _legacy_json(message: Message, answer: Mapping[str, str]) -> bytes:
     return json.dumps({key: getattr(message, name) for key, name in answer.items()}).encode()
-
-
-def _metadata(request: web.BaseRequest) -> list[Metadatum]:
-    """The request's headers as gRPC metadata; RequestError for a ``-bin`` one not in base64."""
-    found: list[Metadatum] = []
-    for key, value in request.headers.items():
-        name = key.lower()
-        if name in _NOT_METADATA or name.startswith("grpc-"):
-            continue
-        if name.endswith("-bin"):
-            try:
-                found.append((name, base64.b64decode(value + "=" * (-len(value) % 4))))
-            except (binascii.Error, ValueError):
-                raise RequestError(f"header {key} must be base64, as a -bin header is") from None
-        else:
-            found.append((name, value))
-    return found
-
-
-def _deadline(request: web.BaseRequest, now: float) -> float | None:
-    """When the caller stops waiting, from ``grpc-timeout`` or ``X-Server-Timeout``."""
-    timeouts = []
-    given = request.headers.get("grpc-timeout")
-    if given is not None:
-        match = _GRPC_TIMEOUT.fullmatch(given.strip())
-        if match is None:
-            raise RequestError(
-                "the grpc-timeout header must be 1 to 8 digits and a unit (H, M, S, m, u "
-                f"or n), such as 5S or 250m; not {given[:40]!r}"
-            )
-        timeouts.append(int(match.group(1)) * _UNITS[match.group(2)])
-    given = request.headers.get("X-Server-Timeout")
-    if given is not None:
-        try:
-            seconds = float(given)
-        except ValueError:
-            seconds = math.nan
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise RequestError(
-                "the X-Server-Timeout header must be a number of seconds above zero, such "
-                f"as 2.5; not {given[:40]!r}"
-            )
-        timeouts.append(seconds)
-    return now + min(timeouts) if timeouts else None
-
-
-def _peer(request: web.BaseRequest) -> str:
-    """The caller's address as grpc writes it: ``ipv4:127.0.0.1:5678``, ``ipv6:[::1]:5678``."""
-    transport = request.transport
-    peername = transport.get_extra_info("peername") if transport is not None else None
-    if isinstance(peername, tuple) and len(peername) >= 2:
-        host, port = peername[0], peername[1]
-        return f"ipv6:[{host}]:{port}" if ":" in str(host) else f"ipv4:{host}:{port}"
-    if isinstance(peername, str) and peername:
-        return f"unix:{peername}"
-    return "unknown"
 
 
 def _deadline_exceeded(service: str) -> HttpError:
