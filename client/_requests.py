@@ -151,7 +151,7 @@ def create_calendar_request(
 def update_calendar_request(
     calendar: date_pb.Calendar, update_mask: Sequence[str] | None
 ) -> date_pb.UpdateCalendarRequest:
-    """The update request: ``update_mask`` lists the fields to change (None: all)."""
+    """The update request: ``update_mask`` lists the fields to change (None: those set)."""
     request = date_pb.UpdateCalendarRequest(calendar=calendar)
     if update_mask is not None:
         request.update_mask.CopyFrom(field_mask_pb2.FieldMask(paths=list(update_mask)))

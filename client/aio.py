@@ -485,7 +485,7 @@ class AsyncDateClient(_AsyncClient):
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> date_pb.Calendar:
-        """Change the fields ``update_mask`` names (None: all) of ``calendar.name``.
+        """Change the fields ``update_mask`` names (None: those ``calendar`` sets) of its name.
 
         A non-empty ``calendar.etag`` makes the change conditional: ABORTED if the
         calendar changed since that etag was read.

@@ -137,8 +137,12 @@ def draft_for_create(request: pb.CreateCalendarRequest) -> CalendarDraft:
 
 def _paths(request: pb.UpdateCalendarRequest) -> tuple[str, ...]:
     paths = tuple(request.update_mask.paths)
-    if not paths or paths == ("*",):
+    if paths == ("*",):
         return FIELDS
+    if not paths:
+        # AIP-134: no mask means the fields the caller set; "*" replaces them all.
+        calendar = request.calendar
+        return tuple(name for name in FIELDS if _populated(calendar, name))
     for i, path in enumerate(paths):
         if path not in FIELDS:
             raise InvalidArgumentError(
@@ -148,6 +152,11 @@ def _paths(request: pb.UpdateCalendarRequest) -> tuple[str, ...]:
                 "INVALID_UPDATE_MASK",
             )
     return paths
+
+
+def _populated(calendar: pb.Calendar, name: str) -> bool:
+    value = getattr(calendar, name)
+    return bool(len(value)) if not isinstance(value, str) else bool(value)
 
 
 def draft_for_update(current: CalendarRecord, request: pb.UpdateCalendarRequest) -> CalendarDraft:

@@ -326,18 +326,32 @@ def test_update_changes_only_the_masked_fields(stub: Stub, writes: Metadata) -> 
     assert get(stub, "calendars/acme") == moved
 
 
-@pytest.mark.parametrize("paths", [None, [], ["*"]], ids=["no-mask", "empty-mask", "star"])
-def test_update_without_a_mask_replaces_every_field(
-    stub: Stub, writes: Metadata, paths: list[str] | None
-) -> None:
-    """No mask, an empty one or "*" replaces every field: those left unset take their defaults."""
+def test_update_with_star_replaces_every_field(stub: Stub, writes: Metadata) -> None:
+    """A mask of "*" replaces every field: those left unset take their defaults."""
     create(stub, writes)
-    replaced = update(stub, writes, pb.Calendar(name="calendars/acme", display_name="Bare"), paths)
+    replaced = update(stub, writes, pb.Calendar(name="calendars/acme", display_name="Bare"), ["*"])
     assert replaced.display_name == "Bare"
     assert list(replaced.base_calendars) == []
     assert list(replaced.weekend_days) == [SATURDAY, SUNDAY]
     assert (list(replaced.extra_holidays), list(replaced.removed_holidays)) == ([], [])
     assert is_business(stub, "calendars/acme", "2026-12-25").business_day
+
+
+@pytest.mark.parametrize("paths", [None, []], ids=["no-mask", "empty-mask"])
+def test_update_without_a_mask_changes_the_fields_set(
+    stub: Stub, writes: Metadata, paths: list[str] | None
+) -> None:
+    """No mask (AIP-134) changes the fields the calendar sets and keeps every other one."""
+    created = create(stub, writes)
+    renamed = update(stub, writes, pb.Calendar(name="calendars/acme", display_name="Bare"), paths)
+    assert renamed.display_name == "Bare"
+    for field in ("base_calendars", "weekend_days", "extra_holidays", "removed_holidays"):
+        assert getattr(renamed, field) == getattr(created, field), field
+    moved = update(
+        stub, writes, pb.Calendar(name="calendars/acme", weekend_days=[SATURDAY, SUNDAY]), paths
+    )
+    assert (moved.display_name, list(moved.weekend_days)) == ("Bare", [SATURDAY, SUNDAY])
+    assert moved.base_calendars == created.base_calendars
 
 
 def test_update_with_a_stale_etag_is_aborted(stub: Stub, writes: Metadata) -> None:

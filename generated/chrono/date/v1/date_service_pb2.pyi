@@ -904,7 +904,8 @@ class UpdateCalendarRequest(_message.Message):
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
         """The fields to change: any of display_name, base_calendars, weekend_days,
-        extra_holidays and removed_holidays. Empty or "*" changes them all.
+        extra_holidays and removed_holidays. Unset means the fields `calendar` sets
+        (AIP-134; a list cannot be emptied that way: name it); "*" replaces them all.
         """
 
     def __init__(
