@@ -15,7 +15,6 @@ import functools
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
-from datetime import date
 
 import grpc
 
@@ -239,8 +238,3 @@ def _decode(token: str, builtins: int) -> tuple[str, str]:
         "next_page_token of a previous response, or empty for the first page",
         "INVALID_PAGE_TOKEN",
     )
-
-
-def dates_in(days: Sequence[date]) -> tuple[date, ...]:
-    """``days`` sorted, each once."""
-    return tuple(sorted(set(days)))

@@ -260,12 +260,15 @@ def describe_zone(
     return answer
 
 
-def _a_year_after(start: datetime) -> datetime:
+def _years_after(start: datetime, years: int) -> datetime:
+    """``start`` on the same date ``years`` later (29 February: 1 March), or the end of 9999."""
+    year = start.year + years
+    if year > 9999:
+        return _LAST
     try:
-        return start.replace(year=start.year + 1)
-    except ValueError:
-        # 29 February, or the last year there is: a year of days, or as far as it goes.
-        return min(start + timedelta(days=365), _LAST)
+        return start.replace(year=year)
+    except ValueError:  # 29 February in a year that has none
+        return start.replace(year=year, month=3, day=1)
 
 
 def transition_span(
@@ -276,12 +279,12 @@ def transition_span(
     if request.HasField("end_time"):
         end = to_instant(request.end_time, "end_time")
     else:
-        end = _a_year_after(start)
+        end = _years_after(start, 1)
     if end < start:
         raise InvalidArgumentError(
             "end_time", "end_time must not be before start_time", "END_BEFORE_START"
         )
-    if end > _limit(start):
+    if end > _years_after(start, MAX_SPAN_YEARS):
         raise InvalidArgumentError(
             "end_time",
             f"the span from start_time to end_time is over {MAX_SPAN_YEARS} years; "
@@ -289,13 +292,6 @@ def transition_span(
             "SPAN_TOO_LONG",
         )
     return start, end
-
-
-def _limit(start: datetime) -> datetime:
-    try:
-        return start.replace(year=start.year + MAX_SPAN_YEARS)
-    except ValueError:
-        return _LAST if start.year + MAX_SPAN_YEARS > 9999 else start + timedelta(days=1)
 
 
 def transitions_page(

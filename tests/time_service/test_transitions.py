@@ -456,3 +456,26 @@ def last_sunday(year: int, month: int) -> datetime:
     """Midnight UTC of the last Sunday of a month."""
     day = max(week[calendar.SUNDAY] for week in calendar.monthcalendar(year, month))
     return datetime(year, month, day, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "count"),
+    [
+        # 29 February: the default span ends on 1 March a year later, the limit 200 years on.
+        ("2024-02-29T12:00:00Z", None, 2),
+        ("2024-02-29T00:00:00Z", "2224-02-28T00:00:00Z", 400),
+        # The last year there is: the default span stops at its end instead of overflowing.
+        ("9999-06-01T00:00:00Z", None, 1),
+    ],
+    ids=["leap-day-default", "leap-day-200-years", "year-9999"],
+)
+def test_spans_from_awkward_starts(
+    pinned_stub: pb_grpc.TimeServiceStub, start: str, end: str | None, count: int
+) -> None:
+    """Spans that start on 29 February or in 9999 are answered, not refused or overflowed."""
+    request = pb.ListTimeZoneTransitionsRequest(time_zone="Europe/London", page_size=1000)
+    request.start_time.FromJsonString(start)
+    if end is not None:
+        request.end_time.FromJsonString(end)
+    found = pinned_stub.ListTimeZoneTransitions(request, timeout=10)
+    assert len(found.transitions) == count
