@@ -97,6 +97,9 @@ def explain(
             f"cannot reach {where}: the TLS handshake failed; check --ca (and --cert, "
             f"--key for mutual TLS). ({details})"
         )
+    elif code == grpc.StatusCode.UNAVAILABLE and _details(error):
+        # The service itself answered (with details): something behind it is down.
+        message = f"{where} failed ({code.name}): {details}"
     elif code == grpc.StatusCode.UNAVAILABLE:
         message = (
             f"cannot reach {where} ({code.name}); is it running? Check {service.flag} or "

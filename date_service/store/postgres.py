@@ -128,6 +128,10 @@ _MIGRATIONS_TABLE = (
 )
 
 
+# How long a call waits for a connection while the database is known to be down.
+_DOWN_WAIT = 0.5
+
+
 def _record(row: tuple[Any, ...]) -> CalendarRecord:
     calendar_id, display_name, base, weekend, extra, removed, revision, uid, created, updated = row
     return record_from_values(
@@ -175,7 +179,7 @@ class PostgresStore:
         self,
         url: str,
         *,
-        timeout: float = 3.0,
+        timeout: float = 2.0,
         min_size: int = 1,
         max_size: int = 4,
         clock: Callable[[], datetime] = utc_now,
@@ -212,6 +216,9 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[Connection] | None = None
         self._migrated = False
         self._migrating = asyncio.Lock()
+        # Set while the database is unreachable: calls then wait only briefly, so that a
+        # client's retries end within its deadline with UNAVAILABLE, not DEADLINE_EXCEEDED.
+        self._down = False
 
     async def start(self) -> None:
         """Apply the migrations the database lacks (later, if it is unreachable); open the pool."""
@@ -235,6 +242,9 @@ class PostgresStore:
             reconnect_timeout=0,
             name="calendar store",
         )
+        # The pool logs every failed attempt (several per call while the database is
+        # down); the store says once that it is down and once that it is back.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         await pool.open(wait=False)
         self._pool = pool
 
@@ -353,7 +363,8 @@ class PostgresStore:
         pool = self._pool
         if pool is None:
             raise StoreUnavailableError(f"the {self.name} is not running")
-        deadline = time.monotonic() + self._timeout
+        wait = min(self._timeout, _DOWN_WAIT) if self._down else self._timeout
+        deadline = time.monotonic() + wait
         try:
             while True:
                 async with pool.connection(timeout=deadline - time.monotonic()) as conn:
@@ -367,9 +378,19 @@ class PostgresStore:
                         async with self._migrating:
                             if not self._migrated:
                                 await self._migrate(conn)
-                    return await operation(conn)
+                    answer = await operation(conn)
+                    if self._down:
+                        self._down = False
+                        logger.info("the calendar database at %s is reachable again", self.where)
+                    return answer
         except (psycopg.OperationalError, PoolTimeout) as error:
-            raise StoreUnavailableError(self._describe(error)) from error
+            description = self._describe(error, wait)
+            if not self._down:
+                self._down = True
+                logger.warning(
+                    "%s; custom calendars answer UNAVAILABLE until it is back", description
+                )
+            raise StoreUnavailableError(description) from error
 
     async def _migrate(self, conn: Connection) -> None:
         known = migrations.load("postgres")
@@ -400,10 +421,10 @@ class PostgresStore:
             )
         self._migrated = True
 
-    def _describe(self, error: Exception) -> str:
+    def _describe(self, error: Exception, wait: float | None = None) -> str:
         """What went wrong, naming the database but never its password."""
         if isinstance(error, PoolTimeout):
-            reason = f"no connection within {self._timeout:g} s"
+            reason = f"no connection within {wait or self._timeout:g} s"
         else:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         if self._secret:

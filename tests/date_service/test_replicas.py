@@ -6,6 +6,7 @@ import contextlib
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from google.type import date_pb2
 
 from chrono.date.v1 import date_service_pb2 as pb
 from chrono.date.v1 import date_service_pb2_grpc as pb_grpc
+from client import DateClient
 from date_service.store import migrations
 from tests.chrono_server.helpers import RichError, ServiceProcess, health_status, rich_error
 from tests.pg import PostgresCluster
@@ -23,7 +25,7 @@ from tests.pg import PostgresCluster
 Stub = pb_grpc.DateServiceStub
 Metadata = tuple[tuple[str, str], ...]
 
-# Longer than the store's 3 s wait for a connection: a call to a database that is down
+# Longer than the store's 2 s wait for a connection: a call to a database that is down
 # must come back UNAVAILABLE, not DEADLINE_EXCEEDED.
 DEADLINE = 20
 
@@ -36,6 +38,7 @@ class Replica:
     channel: grpc.Channel
     stub: Stub
     writes: Metadata
+    target: str
 
 
 @contextlib.contextmanager
@@ -51,11 +54,11 @@ def replicas(count: int, database: str, token_file: Path) -> Iterator[list[Repli
         processes = [stack.enter_context(ServiceProcess(args)) for _ in range(count)]
         started = []
         for process in processes:
-            channel = stack.enter_context(
-                grpc.insecure_channel(f"127.0.0.1:{process.wait_for_port()}")
-            )
+            target = f"127.0.0.1:{process.wait_for_port()}"
+            channel = stack.enter_context(grpc.insecure_channel(target))
             stub = pb_grpc.DateServiceStub(channel)
-            started.append(Replica(process, channel, stub, (("authorization", f"Bearer {token}"),)))
+            writes = (("authorization", f"Bearer {token}"),)
+            started.append(Replica(process, channel, stub, writes, target))
         yield started
         for replica in started:
             replica.channel.close()
@@ -246,6 +249,12 @@ def test_database_down_mid_run(private_postgres: PostgresCluster, token_file: Pa
         )
         assert len(first_page.calendars) == 10
         assert health_status(replica.channel, "chrono.date.v1.DateService") == "SERVING"
+        # The chrono client, with its retries and its default 5 s deadline, is told the
+        # database is down (UNAVAILABLE), not left to time out.
+        with DateClient(replica.target) as client:
+            with pytest.raises(grpc.RpcError) as failure:
+                client.is_business_day(created.name, date(2026, 7, 10))
+            assert failure.value.code() == grpc.StatusCode.UNAVAILABLE, failure.value
 
         private_postgres.start()
         assert get(replica) == created
