@@ -150,8 +150,11 @@ def test_calendar_methods(writable: WritableServer) -> None:
         with pytest.raises(grpc.RpcError) as caught:
             client.update_calendar(change, ["display_name"])  # the etag is stale now
         assert caught.value.code() == grpc.StatusCode.ABORTED
-        everything = client.update_calendar(pb.Calendar(name="calendars/acme"))
-        assert list(everything.base_calendars) == []  # no mask: every field replaced
+        # No mask: only the fields set change (AIP-134); "*": every field is replaced.
+        renamed = client.update_calendar(pb.Calendar(name="calendars/acme", display_name="A"))
+        assert (renamed.display_name, list(renamed.base_calendars)) == ("A", ["calendars/US"])
+        everything = client.update_calendar(pb.Calendar(name="calendars/acme"), ["*"])
+        assert (everything.display_name, list(everything.base_calendars)) == ("", [])
         with pytest.raises(grpc.RpcError) as caught:
             client.delete_calendar("acme", updated.etag)
         assert caught.value.code() == grpc.StatusCode.ABORTED
