@@ -44,6 +44,8 @@ def _flag(field: str | None) -> str:
 
 # The ErrorInfo reason of a chrono server refusing a request over its --max-request-bytes.
 _REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+# ... and of a server going away: like one that cannot be reached, the caller goes elsewhere.
+_SHUTTING_DOWN = "SERVER_SHUTTING_DOWN"
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,8 @@ def explain(
             f"cannot reach {where}: the TLS handshake failed; check --ca (and --cert, "
             f"--key for mutual TLS). ({details})"
         )
-    elif code == grpc.StatusCode.UNAVAILABLE and _details(error):
-        # The service itself answered (with details): something behind it is down.
+    elif code == grpc.StatusCode.UNAVAILABLE and _reason(error) not in (None, _SHUTTING_DOWN):
+        # The service itself answered: something behind it (its database) is down.
         message = f"{where} failed ({code.name}): {details}"
     elif code == grpc.StatusCode.UNAVAILABLE:
         message = (
@@ -129,6 +131,15 @@ def _bad_field(error: grpc.RpcError) -> str | None:
         bad_request = error_details_pb2.BadRequest()
         if detail.Unpack(bad_request) and bad_request.field_violations:
             return bad_request.field_violations[0].field
+    return None
+
+
+def _reason(error: grpc.RpcError) -> str | None:
+    """The ErrorInfo reason a chrono server gave; None for a status without one."""
+    for detail in _details(error):
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info.reason
     return None
 
 

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from google.type import date_pb2
 
+import client.__main__ as cli
 from chrono.date.v1 import date_service_pb2 as pb
 from chrono.date.v1 import date_service_pb2_grpc as pb_grpc
 from client import DateClient
@@ -218,7 +219,9 @@ def test_a_restart_on_the_same_sqlite_file_keeps_calendars(
         assert error.code == grpc.StatusCode.ALREADY_EXISTS
 
 
-def test_database_down_mid_run(private_postgres: PostgresCluster, token_file: Path) -> None:
+def test_database_down_mid_run(
+    private_postgres: PostgresCluster, token_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """With PostgreSQL down custom calendars are UNAVAILABLE, built-in ones work; then it heals."""
     with replicas(1, private_postgres.url, token_file) as (replica,):
         created = create(replica)
@@ -255,6 +258,12 @@ def test_database_down_mid_run(private_postgres: PostgresCluster, token_file: Pa
             with pytest.raises(grpc.RpcError) as failure:
                 client.is_business_day(created.name, date(2026, 7, 10))
             assert failure.value.code() == grpc.StatusCode.UNAVAILABLE, failure.value
+        # The command says the service failed and why, not that it cannot be reached.
+        argv = ["--date-target", replica.target, "busday", "is", created.name, "2026-07-10"]
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"chrono: the date service at {replica.target} failed (UNAVAILABLE)")
+        assert "calendar database" in err
 
         private_postgres.start()
         assert get(replica) == created
