@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import functools
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -189,7 +188,7 @@ class CalendarBook:
                 "PAGE_SIZE_NEGATIVE",
             )
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        names = _builtin_names()
+        names = holiday_calendars.builtin_names()
         where, after = _decode(page_token, len(names))
         response = pb.ListCalendarsResponse()
         if where == "b":
@@ -214,11 +213,6 @@ class CalendarBook:
         elif not room:
             response.next_page_token = _encode("c", "")
         return response
-
-
-@functools.cache
-def _builtin_names() -> Sequence[str]:
-    return holiday_calendars.builtin_names()
 
 
 def _encode(where: str, value: str) -> str:

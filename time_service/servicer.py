@@ -53,9 +53,7 @@ def fill_time(
 
 def set_timestamp(message: pb.GetTimeResponse | pb.WatchTimeResponse, instant: datetime) -> None:
     """Set ``current_time`` to ``instant`` (aware), to the microsecond."""
-    since = instant - _EPOCH
-    message.current_time.seconds = since // _SECOND
-    message.current_time.nanos = since.microseconds * 1000
+    answers.set_instant(message.current_time, instant)
 
 
 def fill_civil(

@@ -127,10 +127,14 @@ class Context:
 
     def print_formatted(self, message: Formatted, label: str) -> None:
         """Print ``message`` as ``label: formatted``, or as JSON with --json."""
+        self.print_answer(message, f"{label}: {message.formatted}")
+
+    def print_answer(self, message: Message, line: str) -> None:
+        """Print ``line``, or ``message`` as JSON with --json."""
         if self.args.json:
             print_json(message)
         else:
-            print(f"{label}: {message.formatted}", flush=True)
+            print(line, flush=True)
 
 
 def print_json(message: Message) -> None:

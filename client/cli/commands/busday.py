@@ -99,7 +99,7 @@ def run_adjust(context: Context) -> int:
     args = context.args
     with context.connect(DateClient, context.date) as client:
         answer = client.adjust_to_business_day(args.calendar, args.day, args.convention)
-    print_json(answer) if args.json else print(_date(answer.date), flush=True)
+    context.print_answer(answer, _date(answer.date))
     return EXIT_OK
 
 
@@ -108,7 +108,7 @@ def run_add(context: Context) -> int:
     args = context.args
     with context.connect(DateClient, context.date) as client:
         answer = client.add_business_days(args.calendar, args.day, args.days)
-    print_json(answer) if args.json else print(_date(answer.date), flush=True)
+    context.print_answer(answer, _date(answer.date))
     return EXIT_OK
 
 
@@ -117,7 +117,7 @@ def run_count(context: Context) -> int:
     args = context.args
     with context.connect(DateClient, context.date) as client:
         answer = client.count_business_days(args.calendar, args.start, args.end)
-    print_json(answer) if args.json else print(answer.business_days, flush=True)
+    context.print_answer(answer, str(answer.business_days))
     return EXIT_OK
 
 

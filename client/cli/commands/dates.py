@@ -8,7 +8,7 @@ from google.type import date_pb2
 
 from chrono.date.v1 import date_service_pb2 as pb
 from client import DateClient
-from client.cli.context import Context, print_json
+from client.cli.context import Context
 from client.cli.errors import EXIT_OK
 from client.cli.options import Subparsers
 from client.cli.values import iso_date, signed
@@ -53,10 +53,7 @@ def run_add(context: Context) -> int:
             days=args.days,
             overflow=overflow,
         )
-    if args.json:
-        print_json(answer)
-    else:
-        print(_date(answer.date) + (" (clamped)" if answer.clamped else ""), flush=True)
+    context.print_answer(answer, _date(answer.date) + (" (clamped)" if answer.clamped else ""))
     return EXIT_OK
 
 
@@ -69,12 +66,9 @@ def run_diff(context: Context) -> int:
     args = context.args
     with context.connect(DateClient, context.date) as client:
         answer = client.diff_dates(args.start, args.end)
-    if args.json:
-        print_json(answer)
-    else:
-        print(
-            f"{_plural(answer.years, 'year')}, {_plural(answer.months, 'month')}, "
-            f"{_plural(answer.days, 'day')} ({_plural(answer.total_days, 'day')})",
-            flush=True,
-        )
+    context.print_answer(
+        answer,
+        f"{_plural(answer.years, 'year')}, {_plural(answer.months, 'month')}, "
+        f"{_plural(answer.days, 'day')} ({_plural(answer.total_days, 'day')})",
+    )
     return EXIT_OK
