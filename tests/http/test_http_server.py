@@ -353,7 +353,9 @@ def test_watch_lines_arrive_while_the_stream_is_open(time_http: Served) -> None:
 def test_a_watch_past_its_deadline_ends_with_an_error_line(time_http: Served) -> None:
     """grpc-timeout bounds a stream: updates, then one DEADLINE_EXCEEDED line, then the end."""
     headers = {"grpc-timeout": "300m"}
-    with stream(time_http.http_port, "/v1/time:watch?interval=10s", headers) as response:
+    # Ticks fall on whole multiples of the interval: with 10 s, a call made within 0.3 s of
+    # one got a second update before its deadline (about 1 run in 30); with 1 h, never.
+    with stream(time_http.http_port, "/v1/time:watch?interval=3600s", headers) as response:
         lines = response.read().splitlines()
     assert len(lines) == 2
     assert json.loads(lines[0])["formatted"] == "2026-07-03 12:34:56"
